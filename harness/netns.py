@@ -1,0 +1,89 @@
+"""Run Python code inside a network namespace without a subprocess.
+
+``setns(2)`` with CLONE_NEWNET changes the namespace of the calling thread only, so a short-lived
+thread enters the namespace, runs the function (read ``/proc/thread-self/net/snmp``, write a
+sysctl under ``/proc/sys/net``, open a socket) and exits; the rest of the process is untouched.
+Child processes use :func:`enter` between fork and exec (``preexec_fn``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/var/run/netns"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def path(name: str) -> str:
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+def exists(name: str) -> bool:
+    return os.path.exists(path(name))
+
+
+def inode(name: str) -> int | None:
+    try:
+        return os.stat(path(name)).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def enter(name: str) -> None:
+    """Move the calling thread into namespace ``name`` (never creates it)."""
+    fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def run_in(name: str, fn, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` in a thread inside namespace ``name`` and return its result."""
+    box: dict = {}
+
+    def worker():
+        try:
+            enter(name)
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=worker, name=f"netns-{name}")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def read_file(name: str, filename: str) -> str:
+    """Read a per-namespace proc file, e.g. ``/proc/thread-self/net/snmp``."""
+
+    def _read():
+        with open(filename) as f:
+            return f.read()
+
+    return run_in(name, _read)
+
+
+def sysctl(name: str, key: str, value=None) -> str:
+    """Read (and with ``value``, write) ``net.*`` sysctl ``key`` inside namespace ``name``."""
+    if not key.startswith("net."):
+        raise ValueError(f"only per-namespace net.* sysctls are allowed, not {key}")
+    file = "/proc/sys/" + key.replace(".", "/")
+
+    def _rw():
+        if value is not None:
+            with open(file, "w") as f:
+                f.write(str(value))
+        with open(file) as f:
+            return f.read().strip()
+
+    return run_in(name, _rw)

@@ -1,0 +1,282 @@
+"""The pytest plugin: options, markers and fixtures of kernel-lab.
+
+Fixtures (each does one thing and names what it depends on):
+
+- ``run``       session  the run: prefix, registry, results folder; sweeps dead runs first
+- ``kernel``    session  capabilities of the kernel under test (depends: run)
+- ``lab``       function a fresh topology with its own LIFO undo stack (depends: run)
+- ``pair``      function namespaces a and b joined by a veth pair (depends: lab)
+- ``ifb``       function an ifb device in pair.b's namespace (depends: kernel, lab, pair)
+- ``iperf3``    session  iperf3 through the PyPI wrapper (depends: run)
+- ``netperf``   session  netperf/netserver (depends: run)
+- ``record``    function add a measurement record; the plugin writes it with the verdict
+
+Marker: ``@pytest.mark.requires("gre", ...)`` skips, naming the CONFIG option, when the kernel
+lacks a feature.  Example::
+
+    @pytest.mark.requires("ifb", "htb")
+    def test_x(pair, ifb, iperf3, record): ...
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import secrets
+
+import pytest
+
+from .errors import HarnessError, KernelLacks
+
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("kernel-lab")
+    g.addoption("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"),
+                help="results root folder (default: results)")
+    g.addoption("--run-id", default=os.environ.get("KERNEL_LAB_RUN_ID"),
+                help="name of the run folder (default: timestamp + prefix)")
+    g.addoption("--kernel", default=None, metavar="IMAGE",
+                help="boot IMAGE with virtme-ng and run this selection inside it")
+    g.addoption("--vm-timeout", type=float, default=1800.0,
+                help="seconds a --kernel run may take before it is stopped")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires(*features): kernel features a test needs")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_id = config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}"
+    root = config.getoption("results")
+    if not os.path.isabs(root):
+        root = os.path.join(str(config.rootpath), root)
+    state = {"run_id": run_id, "results_root": root, "run_dir": os.path.join(root, run_id)}
+    config.stash[_STATE] = state
+    if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
+        config.option.xmlpath = os.path.join(state["run_dir"], "junit.xml")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    image = config.getoption("kernel")
+    if image and os.environ.get("KERNEL_LAB_IN_GUEST") != "1":
+        from .vm import run_pytest_in_vm
+
+        return run_pytest_in_vm(config, image)
+    return None
+
+
+def _state(config) -> dict:
+    return config.stash[_STATE]
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def run(request):
+    """Name: run. Scope: session. Depends: nothing. The run; its objects are gone at the end.
+
+        def test_x(run): run.name("va")   # 'kl3fa9-va'
+    """
+    if os.geteuid() != 0:
+        pytest.exit("kernel-lab labs need root (network namespaces, tc)", returncode=4)
+    from . import sweeper
+    from .results import Recorder, host_facts, tool_versions
+    from .run import Run
+
+    st = _state(request.config)
+    swept = sweeper.sweep()
+    the_run = Run(results_root=st["results_root"], run_id=st["run_id"])
+    kinfo = _kernel_info()
+    st["recorder"] = Recorder(the_run.results_dir, {
+        "run_id": the_run.run_id, "prefix": the_run.prefix, "kernel": kinfo,
+        "host": host_facts(), "tools": tool_versions(), "swept_before_start": swept,
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    })
+    _link_latest(st["results_root"], the_run.run_id)
+    st["run"] = the_run
+    try:
+        yield the_run
+    finally:
+        failures = the_run.close()
+        if failures:
+            print("kernel-lab: teardown problems: " + "; ".join(failures))
+
+
+def _kernel_info() -> dict:
+    import platform
+
+    from .kernel import config_digest, read_config
+
+    cfg, source = read_config()
+    return {"release": platform.release(), "version": platform.version(),
+            "config_source": source, "config_digest": config_digest(cfg),
+            "where": "vm" if os.environ.get("KERNEL_LAB_IN_GUEST") == "1" else "host",
+            "image": os.environ.get("KERNEL_LAB_IMAGE", "running")}
+
+
+def _link_latest(root: str, run_id: str) -> None:
+    link = os.path.join(root, "latest")
+    try:
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(run_id, link)
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def kernel(run):
+    """Name: kernel. Scope: session. Depends: run. What the kernel under test can do.
+
+        def test_x(kernel): kernel.require("gre")   # skips naming CONFIG_NET_IPGRE
+    """
+    from pyroute2 import netns as pr_netns
+
+    from .kernel import Kernel
+
+    probe_ns = run.prefix + "probe"
+    run.add_namespace(probe_ns)
+    pr_netns.create(probe_ns)
+    run.defer.push(f"netns {probe_ns}", pr_netns.remove, probe_ns)
+    return Kernel(probe_namespace=probe_ns)
+
+
+@pytest.fixture
+def lab(run):
+    """Name: lab. Scope: function. Depends: run. A topology unwound (LIFO) after the test.
+
+        def test_x(lab): a = lab.namespace("a")
+    """
+    from .topology import Lab
+
+    the_lab = Lab(run)
+    try:
+        yield the_lab
+    finally:
+        failures = the_lab.close()
+        if failures:
+            raise HarnessError("teardown left objects behind: " + "; ".join(failures))
+
+
+@pytest.fixture
+def pair(lab, kernel):
+    """Name: pair. Scope: function. Depends: lab, kernel. Namespaces a and b joined by a veth
+    pair, 198.18.1.1/24 <-> 198.18.1.2/24, MTU 1500.
+
+        def test_x(pair): pair.a.ns, pair.b.link, pair.b.ip4
+    """
+    kernel.require("veth")
+    return lab.veth_pair(lab.namespace("a"), lab.namespace("b"))
+
+
+@pytest.fixture
+def ifb(lab, kernel, pair):
+    """Name: ifb. Scope: function. Depends: kernel, lab, pair. An ifb device in b's namespace.
+
+        def test_x(pair, ifb): ingress_redirect(pair.b.link, to=ifb)
+    """
+    kernel.require("ifb")
+    return lab.ifb(pair.b.ns, kernel=kernel)
+
+
+@pytest.fixture(scope="session")
+def iperf3(run):
+    """Name: iperf3. Scope: session. Depends: run. iperf3 through the PyPI wrapper."""
+    from .traffic.iperf3 import Iperf3
+
+    return Iperf3(run)
+
+
+@pytest.fixture(scope="session")
+def netperf(run):
+    """Name: netperf. Scope: session. Depends: run. netperf/netserver via subprocess."""
+    from .traffic.netperf import Netperf
+
+    return Netperf(run)
+
+
+@pytest.fixture
+def record(request):
+    """Name: record. Scope: function. Depends: nothing. Adds one measurement record.
+
+        record("htb 100mbit", params={...}, samples={...}, derived={...}, tolerance=0.05)
+    """
+    entries = []
+    request.node.stash[_RECORDS] = entries
+
+    def add(name="", params=None, samples=None, derived=None, tolerance=None, state=None):
+        entries.append({"name": name, "params": params or {}, "samples": samples or {},
+                        "derived": derived or {}, "tolerance": tolerance, "state": state or {}})
+
+    return add
+
+
+_RECORDS = pytest.StashKey[list]()
+_STARTED = pytest.StashKey[str]()
+_OUTCOME = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def _kernel_requirements(request):
+    marker = request.node.get_closest_marker("requires")
+    if marker:
+        request.getfixturevalue("kernel").require(*marker.args)
+
+
+# -- reporting --------------------------------------------------------------------------------
+def pytest_runtest_setup(item):
+    item.stash[_STARTED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, KernelLacks):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {exc}")
+    elif isinstance(exc, HarnessError):
+        report.longrepr = f"kernel-lab: {exc}"
+    previous = item.stash.get(_OUTCOME, "passed")
+    if report.outcome == "failed" or previous == "failed":
+        item.stash[_OUTCOME] = "failed"
+    elif report.outcome == "skipped":
+        item.stash[_OUTCOME] = "skipped"
+    elif report.when == "call":
+        item.stash[_OUTCOME] = "passed"
+    if report.when == "teardown":
+        _write_records(item)
+
+
+def _lab_of(item) -> str:
+    parts = item.path.parts
+    if "labs" in parts and parts.index("labs") + 1 < len(parts) - 1:
+        return parts[parts.index("labs") + 1]
+    return item.path.stem
+
+
+def _write_records(item):
+    entries = item.stash.get(_RECORDS, None)
+    st = item.config.stash.get(_STATE, {})
+    rec = st.get("recorder")
+    if not entries or rec is None:
+        return
+    ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    verdict = item.stash.get(_OUTCOME, "passed")
+    for i, entry in enumerate(entries):
+        rec.write(_lab_of(item), item.nodeid, i, entry, verdict, item.stash.get(_STARTED, ""), ended)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    st = config.stash.get(_STATE, {})
+    if "recorder" not in st:
+        return
+    from .report import render_run
+
+    text = render_run(st["recorder"].run_dir, fmt="md")
+    if text.strip():
+        terminalreporter.write_sep("=", "kernel-lab results")
+        terminalreporter.write_line(text)
+    terminalreporter.write_line(f"kernel-lab: records in {st['recorder'].run_dir}")

@@ -1,0 +1,192 @@
+"""Traffic control through netlink: qdiscs, classes, filters, actions.
+
+The classic ifb ingress recipe is one call::
+
+    ingress_redirect(pair.b.link, to=ifb)   # tc qdisc add dev X handle ffff: ingress
+                                            # tc filter add dev X parent ffff: protocol all
+                                            #    u32 match u32 0 0 flowid 1:1
+                                            #    action mirred egress redirect dev ifbN
+    shaper = HTB(rate).apply(ifb)           # tc qdisc add dev ifbN root handle 1: htb default 10
+                                            # tc class add dev ifbN parent 1: classid 1:10 htb ...
+
+Counters come back from the kernel (``class_stats``, ``qdisc_stats``, ``mirred_stats``), never
+from our own bookkeeping.  Qdiscs, classes and filters live on links inside the run's
+namespaces: their undo is the undo of the link (or namespace) that carries them.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from .topology import Link
+from .units import parse_rate
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+INGRESS = 0xFFFF0000  # ffff:
+TC_H_ROOT = 0xFFFFFFFF
+TC_H_CLSACT_EGRESS = 0xFFFFFFF3
+
+
+def handle(major: int, minor: int = 0) -> int:
+    return (major << 16) | minor
+
+
+def fmt_handle(h: int) -> str:
+    return f"{h >> 16:x}:{h & 0xFFFF:x}"
+
+
+def ingress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
+    """Redirect everything arriving on ``dev`` to the egress of ifb ``to``."""
+    nl = dev.ns.nl
+    nl.tc("add", "ingress", dev.index, INGRESS)
+    nl.tc("add-filter", "u32", dev.index, parent=INGRESS, prio=prio, protocol=ETH_P_ALL,
+          keys=["0x0/0x0+0"], target=handle(1, 1),
+          action=[{"kind": "mirred", "direction": "egress", "action": "redirect",
+                   "ifindex": to.index}])
+
+
+def egress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
+    """Redirect everything leaving ``dev`` through ifb ``to`` (clsact egress + mirred)."""
+    nl = dev.ns.nl
+    nl.tc("add", "clsact", dev.index)
+    nl.tc("add-filter", "u32", dev.index, parent=TC_H_CLSACT_EGRESS, prio=prio,
+          protocol=ETH_P_ALL, keys=["0x0/0x0+0"], target=handle(1, 1),
+          action=[{"kind": "mirred", "direction": "egress", "action": "redirect",
+                   "ifindex": to.index}])
+
+
+def add_class_under_ingress(dev: Link, rate="10mbit") -> None:
+    """Try what people try first: an HTB class under the ingress qdisc (the kernel refuses)."""
+    dev.ns.nl.tc("add-class", "htb", dev.index, handle(0xFFFF, 0x10), parent=INGRESS,
+                 rate=rate, ceil=rate)
+
+
+def _quantum(rate_bps: int, mtu: int = 1514) -> int:
+    """HTB quantum within the kernel's sane range (no 'quantum of class is big' warnings)."""
+    return int(min(max(rate_bps / 8 / 10, mtu), 60000))
+
+
+@dataclass
+class Shaper:
+    """A shaping configuration on a device; ``counter()`` reads the bytes it let through."""
+
+    link: Link
+    kind: str
+    classid: int | None  # HTB leaf, or None for a classless qdisc
+    rate: int
+
+    def counter(self) -> int:
+        if self.classid is None:
+            return qdisc_stats(self.link, handle(1))["bytes"]
+        return class_stats(self.link, self.classid)["bytes"]
+
+    def describe(self) -> dict:
+        return {"qdisc": self.kind, "device": self.link.name, "rate_bps": self.rate,
+                "class": fmt_handle(self.classid) if self.classid else None}
+
+
+@dataclass
+class HTB:
+    rate: object
+    ceil: object = None
+    burst: int | None = None
+
+    def apply(self, dev: Link) -> Shaper:
+        rate = parse_rate(self.rate)
+        ceil = parse_rate(self.ceil) if self.ceil else rate
+        nl = dev.ns.nl
+        nl.tc("add", "htb", dev.index, handle(1), default=0x10)
+        kwargs = {"burst": self.burst} if self.burst else {}
+        nl.tc("add-class", "htb", dev.index, handle(1, 0x10), parent=handle(1),
+              rate=rate // 8, ceil=ceil // 8, quantum=_quantum(rate), **kwargs)
+        return Shaper(dev, "htb", handle(1, 0x10), rate)
+
+
+@dataclass
+class TBF:
+    rate: object
+    burst: int | None = None
+    latency_ms: int = 50
+
+    def apply(self, dev: Link) -> Shaper:
+        rate = parse_rate(self.rate)
+        # at least one 64 KiB GSO packet or 4 ms of traffic, so large packets need no segmenting
+        burst = self.burst or max(rate // 8 // 250, 65536 + 1514)
+        dev.ns.nl.tc("add", "tbf", dev.index, handle(1), rate=rate // 8, burst=burst,
+                     latency=f"{self.latency_ms}ms")
+        return Shaper(dev, "tbf", None, rate)
+
+
+def htb_classes(dev: Link, rates: dict[int, object], default: int) -> dict[int, Shaper]:
+    """Root HTB 1: with one leaf class 1:<minor> per entry of ``rates``."""
+    nl = dev.ns.nl
+    nl.tc("add", "htb", dev.index, handle(1), default=default)
+    out = {}
+    for minor, rate in rates.items():
+        bps = parse_rate(rate)
+        nl.tc("add-class", "htb", dev.index, handle(1, minor), parent=handle(1),
+              rate=bps // 8, ceil=bps // 8, quantum=_quantum(bps))
+        out[minor] = Shaper(dev, "htb", handle(1, minor), bps)
+    return out
+
+
+def classify_dport(dev: Link, port: int, classid: int, prio: int = 1) -> None:
+    """u32 on the IPv4 TCP destination port: ``match ip protocol 6 0xff match ip dport P 0xffff``."""
+    dev.ns.nl.tc("add-filter", "u32", dev.index, parent=handle(1), prio=prio,
+                 protocol=ETH_P_IP, target=classid,
+                 keys=["0x00060000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"])
+
+
+def _stats(msg) -> dict:
+    s2 = msg.get_attr("TCA_STATS2")
+    basic = dict(s2.get_attr("TCA_STATS_BASIC")) if s2 else {}
+    queue = dict(s2.get_attr("TCA_STATS_QUEUE") or {}) if s2 else {}
+    return {"bytes": basic.get("bytes", 0), "packets": basic.get("packets", 0),
+            "drops": queue.get("drops", 0), "overlimits": queue.get("overlimits", 0)}
+
+
+def qdisc_stats(dev: Link, h: int) -> dict:
+    for msg in dev.ns.nl.get_qdiscs(index=dev.index):
+        if msg["handle"] == h:
+            return _stats(msg)
+    raise LookupError(f"no qdisc {fmt_handle(h)} on {dev.name}")
+
+
+def class_stats(dev: Link, classid: int) -> dict:
+    for msg in dev.ns.nl.get_classes(index=dev.index):
+        if msg["handle"] == classid:
+            return _stats(msg)
+    raise LookupError(f"no class {fmt_handle(classid)} on {dev.name}")
+
+
+def classes(dev: Link) -> list[int]:
+    return [m["handle"] for m in dev.ns.nl.get_classes(index=dev.index)]
+
+
+def qdiscs(dev: Link) -> list[tuple[str, str]]:
+    return [(m.get_attr("TCA_KIND"), fmt_handle(m["handle"]))
+            for m in dev.ns.nl.get_qdiscs(index=dev.index)]
+
+
+def mirred_stats(dev: Link, parent: int = INGRESS) -> dict:
+    """Packets and bytes counted by the mirred actions of ``dev``'s filters under ``parent``."""
+    total = {"packets": 0, "bytes": 0, "targets": []}
+    for msg in dev.ns.nl.get_filters(index=dev.index, parent=parent):
+        opts = msg.get_attr("TCA_OPTIONS")
+        acts = opts.get_attr("TCA_U32_ACT") if opts else None
+        if not acts:
+            continue
+        for _, act in acts["attrs"]:
+            if act.get_attr("TCA_ACT_KIND") != "mirred":
+                continue
+            st = act.get_attr("TCA_ACT_STATS").get_attr("TCA_STATS_BASIC")
+            total["packets"] += st["packets"]
+            total["bytes"] += st["bytes"]
+            parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
+            total["targets"].append(parms["ifindex"])
+    return total
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("socket", "dataclass")]

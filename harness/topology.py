@@ -1,0 +1,246 @@
+"""Namespaces, links and addresses, built through netlink (pyroute2) with their undo.
+
+Every constructor pushes its own undo onto the owner's Defer stack right after the kernel
+accepted the object, so a failure half-way through a topology unwinds exactly what exists.
+
+    lab = Lab(run)
+    a, b = lab.namespace("a"), lab.namespace("b")
+    pair = lab.veth_pair(a, b, mtu=1500)      # 198.18.N.1/24 <-> 198.18.N.2/24
+    ifb = lab.ifb(b)
+    ...
+    lab.close()                               # LIFO unwind
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+from pyroute2 import NetNS
+from pyroute2 import netns as pr_netns
+
+from . import netns
+from .defer import Defer
+from .errors import HarnessError
+from .units import check_address, check_mtu
+
+IFA_F_NODAD = 0x02
+
+
+class Namespace:
+    """A network namespace of the run, with an open netlink socket (``.nl``)."""
+
+    def __init__(self, run, suffix: str, defer: Defer):
+        self.run = run
+        self.name = run.prefix + suffix
+        if netns.exists(self.name):
+            raise HarnessError(f"namespace {self.name} exists already")
+        run.add_namespace(self.name)
+        pr_netns.create(self.name)
+        defer.push(f"netns {self.name}", self._remove)
+        self.nl = NetNS(self.name, flags=0)
+        self.link("lo").up()
+
+    def _remove(self):
+        try:
+            self.nl.close()
+        finally:
+            from .sweeper import _kill, _pids_in_namespaces
+
+            ino = netns.inode(self.name)
+            if ino is not None:
+                _kill(_pids_in_namespaces({ino}))
+            try:
+                pr_netns.remove(self.name)
+            finally:
+                self.run.forget_namespace(self.name)
+
+    def __repr__(self):
+        return f"Namespace({self.name})"
+
+    def link(self, ifname: str) -> "Link":
+        found = self.nl.link_lookup(ifname=ifname)
+        if not found:
+            raise HarnessError(f"no link {ifname} in {self.name}")
+        return Link(self, ifname, found[0])
+
+    def links(self) -> list[str]:
+        return [m.get_attr("IFLA_IFNAME") for m in self.nl.get_links()]
+
+    def sysctl(self, key: str, value=None) -> str:
+        return netns.sysctl(self.name, key, value)
+
+    def read(self, filename: str) -> str:
+        return netns.read_file(self.name, filename)
+
+    def snmp(self) -> dict[str, int]:
+        """IP/TCP/UDP counters from /proc/net/snmp and /proc/net/netstat, e.g. ``IpFragCreates``."""
+        out = {}
+        for fn in ("/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"):
+            lines = self.read(fn).splitlines()
+            for head, vals in zip(lines[::2], lines[1::2]):
+                proto, *names = head.split()
+                _, *values = vals.split()
+                for n, v in zip(names, values):
+                    out[proto.rstrip(":") + n] = int(v)
+        return out
+
+    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        """Start a program inside the namespace; the run records its PID for the sweeper."""
+        proc = subprocess.Popen(argv, preexec_fn=lambda: netns.enter(self.name), **kwargs)
+        self.run.add_process(proc.pid, " ".join(argv[:2]))
+        return proc
+
+
+@dataclass
+class Link:
+    ns: Namespace
+    name: str
+    index: int
+
+    def _set(self, **kwargs):
+        self.ns.nl.link("set", index=self.index, **kwargs)
+
+    def up(self) -> "Link":
+        self._set(state="up")
+        return self
+
+    def set_mtu(self, mtu: int) -> "Link":
+        self._set(mtu=check_mtu(mtu))
+        return self
+
+    @property
+    def mtu(self) -> int:
+        return self.ns.nl.get_links(self.index)[0].get_attr("IFLA_MTU")
+
+    def add_address(self, address: str) -> "Link":
+        check_address(address)
+        iface = ipaddress.ip_interface(address)
+        kwargs = {}
+        if iface.version == 6:
+            kwargs["flags"] = IFA_F_NODAD
+        self.ns.nl.addr("add", index=self.index, address=str(iface.ip),
+                        prefixlen=iface.network.prefixlen, **kwargs)
+        return self
+
+    def stats(self) -> dict:
+        """Kernel link counters (rx_bytes, tx_packets, ...)."""
+        msg = self.ns.nl.get_links(self.index)[0]
+        return dict(msg.get_attr("IFLA_STATS64"))
+
+    def offloads(self, **features: bool) -> "Link":
+        """Turn offloads on or off, e.g. ``offloads(tso=False, gso=False)`` (ethtool -K)."""
+        argv = ["ethtool", "-K", self.name]
+        for key, on in features.items():
+            argv += [key.replace("_", "-"), "on" if on else "off"]
+        res = subprocess.run(argv, preexec_fn=lambda: netns.enter(self.ns.name),
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise HarnessError(f"ethtool -K {self.name} failed: {res.stderr.strip()}")
+        return self
+
+    def wait_up(self, timeout: float = 5.0) -> "Link":
+        """Wait on netlink state until the kernel reports carrier (no blind sleep)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = self.ns.nl.get_links(self.index)[0]
+            if msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN") and msg.get_attr("IFLA_CARRIER"):
+                return self
+            time.sleep(0.01)
+        raise HarnessError(f"link {self.name} in {self.ns.name} did not come up")
+
+
+@dataclass
+class Endpoint:
+    """One side of a point-to-point link: namespace, link, addresses."""
+
+    ns: Namespace
+    link: Link
+    ip4: str
+    ip6: str
+
+    @property
+    def name(self):
+        return self.ns.name
+
+
+@dataclass
+class VethPair:
+    a: Endpoint
+    b: Endpoint
+    subnet: int
+
+    @property
+    def mtu(self) -> int:
+        return self.a.link.mtu
+
+
+class Lab:
+    """The topology of one test: namespaces and links with one LIFO undo stack."""
+
+    def __init__(self, run):
+        self.run = run
+        self.defer = Defer()
+        self._subnets = itertools.count(1)
+        self._ns_count = itertools.count()
+
+    def namespace(self, suffix: str | None = None) -> Namespace:
+        suffix = suffix or f"n{next(self._ns_count)}"
+        return Namespace(self.run, suffix, self.defer)
+
+    def veth_pair(self, a: Namespace, b: Namespace, mtu: int = 1500, subnet: int | None = None,
+                  names: tuple[str, str] = ("va", "vb")) -> VethPair:
+        """A veth pair from ``a`` to ``b`` with 198.18.N.1/24 and 198.18.N.2/24 (and 2001:db8:N::)."""
+        subnet = next(self._subnets) if subnet is None else subnet
+        if not 0 <= subnet <= 511:
+            raise HarnessError(f"subnet {subnet} outside 198.18.0.0/15")
+        na, nb = self.run.name(names[0]), self.run.name(names[1])
+        a.nl.link("add", ifname=na, kind="veth", peer={"ifname": nb, "net_ns_fd": b.name})
+        link_a = a.link(na)
+        self.defer.push(f"veth {na}", a.nl.link, "del", index=link_a.index)
+        link_b = b.link(nb)
+        base = ipaddress.ip_address("198.18.0.0") + subnet * 256
+        ends = []
+        for i, (ns, link) in enumerate(((a, link_a), (b, link_b)), start=1):
+            link.set_mtu(mtu)
+            ip4 = str(base + i)
+            ip6 = f"2001:db8:{subnet:x}::{i}"
+            link.add_address(f"{ip4}/24").add_address(f"{ip6}/64").up()
+            ends.append(Endpoint(ns, link, ip4, ip6))
+        for e in ends:
+            e.link.wait_up()
+        return VethPair(ends[0], ends[1], subnet)
+
+    def ifb(self, ns: Namespace, suffix: str = "ifb0", kernel=None) -> Link:
+        """An ifb device inside ``ns``.
+
+        Where this run loaded ifb with ``modprobe ifb numifbs=1``, the device that load made
+        (ifb0 in the root namespace) is the run's: it is moved into ``ns`` and renamed with the
+        run prefix.  Otherwise (ifb built in, or ifb0 taken) the device is created by netlink.
+        """
+        name = self.run.name(suffix)
+        claimed = kernel.claim_module_device("ifb") if kernel is not None else None
+        if claimed is not None:
+            from pyroute2 import IPRoute
+
+            with IPRoute() as ipr:
+                idx = ipr.link_lookup(ifname=claimed)[0]
+                try:
+                    ipr.link("set", index=idx, net_ns_fd=ns.name)
+                except Exception:  # noqa: BLE001 - cannot move: remove what the load made
+                    ipr.link("del", index=idx)
+                    claimed = None
+        if claimed is not None:
+            ns.nl.link("set", index=ns.link(claimed).index, ifname=name)
+        else:
+            ns.nl.link("add", ifname=name, kind="ifb")
+        link = ns.link(name)
+        self.defer.push(f"ifb {name}", ns.nl.link, "del", index=link.index)
+        return link.up()
+
+    def close(self) -> list[str]:
+        return self.defer.unwind()

@@ -1,0 +1,122 @@
+"""iperf3 through the PyPI ``iperf3`` wrapper (libiperf), each end in its own child process.
+
+    flow = Iperf3(run).start(pair.a, pair.b, seconds=6)
+    ... read kernel counters meanwhile ...
+    result = flow.wait()           # TrafficResult, goodput measured at the receiver
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ..errors import HarnessError
+from . import TrafficResult, wait_listening
+
+CHILD = [sys.executable, "-m", "harness.traffic._iperf3_child"]
+
+
+def _check_libiperf():
+    try:
+        import iperf3  # noqa: F401
+
+        iperf3.IPerf3(role="c")
+    except (ImportError, OSError, AttributeError) as exc:
+        raise HarnessError(
+            f"libiperf not usable ({exc}): install the Debian package libiperf0 (make lab does)"
+        ) from None
+
+
+class Iperf3Flow:
+    def __init__(self, run, server, client, protocol, seconds):
+        self.run, self.server, self.client = run, server, client
+        self.protocol, self.seconds = protocol, seconds
+
+    def _finish(self, proc, timeout):
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        self.run.forget_process(proc.pid)
+        return out, err
+
+    def wait(self) -> TrafficResult:
+        out, err = self._finish(self.client, self.seconds + 30)
+        self._finish(self.server, 10)
+        try:
+            data = json.loads(out)
+        except ValueError:
+            raise HarnessError(f"iperf3 client gave no JSON: {err.strip()[-300:]}") from None
+        if "error" in data:
+            raise HarnessError(f"iperf3 failed: {data['error']}")
+        return parse(data, self.protocol)
+
+    def stop(self):
+        for p in (self.client, self.server):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            self.run.forget_process(p.pid)
+
+
+def parse(data: dict, protocol: str) -> TrafficResult:
+    end = data["end"]
+    intervals = [i["sum"]["bits_per_second"] for i in data.get("intervals", [])
+                 if not i["sum"].get("omitted")]
+    version = data.get("start", {}).get("version", data.get("_version", ""))
+    if protocol == "udp":
+        s = end["sum"]
+        return TrafficResult(
+            "iperf3", "udp", s["seconds"], s["bits_per_second"] * (1 - s["lost_percent"] / 100),
+            sent_bytes=s["bytes"], received_bytes=int(s["bytes"] * (1 - s["lost_percent"] / 100)),
+            datagrams_sent=s["packets"], datagrams_lost=s["lost_packets"],
+            intervals_bps=intervals, tool_version=version, raw=data)
+    recv, sent = end["sum_received"], end["sum_sent"]
+    return TrafficResult(
+        "iperf3", "tcp", recv["seconds"], recv["bits_per_second"], sent_bytes=sent["bytes"],
+        received_bytes=recv["bytes"], retransmits=sent.get("retransmits"),
+        intervals_bps=intervals, tool_version=version, raw=data)
+
+
+class Iperf3:
+    """Starts iperf3 servers and clients inside the run's namespaces."""
+
+    name = "iperf3"
+
+    def __init__(self, run):
+        _check_libiperf()
+        self.run = run
+
+    def _spawn(self, ns, role, opts):
+        argv = CHILD + [ns.name, role, json.dumps(opts)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.run.add_process(proc.pid, f"iperf3 {role} in {ns.name}")
+        return proc
+
+    def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
+              bandwidth: int | None = None, omit: int = 0, ipv6: bool = False,
+              blksize: int | None = None) -> Iperf3Flow:
+        server = self._spawn(dst.ns, "server", {"port": port})
+        try:
+            wait_listening(dst.ns, port, server)
+        except HarnessError:
+            server.kill()
+            raise
+        opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,
+                "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": blksize}
+        client = self._spawn(src.ns, "client", opts)
+        return Iperf3Flow(self.run, server, client, protocol, seconds)
+
+    def measure(self, src, dst, seconds: float, **kwargs) -> TrafficResult:
+        return self.start(src, dst, seconds, **kwargs).wait()
+
+    @staticmethod
+    def version() -> str:
+        try:
+            import iperf3
+
+            return iperf3.IPerf3(role="c").iperf_version
+        except Exception:  # noqa: BLE001
+            return "unavailable"

@@ -1,0 +1,107 @@
+"""netperf/netserver through subprocess, omni output parsed into a TrafficResult.
+
+netserver runs in the receiver's namespace in the foreground (``-D``) and serially (``-f``), so
+the PID we started is the only process to stop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from ..errors import HarnessError
+from . import TrafficResult, require_tool, wait_listening
+
+FIELDS = ["THROUGHPUT", "THROUGHPUT_UNITS", "ELAPSED_TIME", "LOCAL_BYTES_SENT",
+          "REMOTE_BYTES_RECVD", "LOCAL_SEND_CALLS", "REMOTE_RECV_CALLS",
+          "LOCAL_TRANSPORT_RETRANS", "TRANSPORT_MSS", "LOCAL_SEND_SIZE"]
+
+
+def parse(line: str, test: str, version: str = "") -> TrafficResult:
+    values = line.strip().split(",")
+    if len(values) != len(FIELDS):
+        raise HarnessError(f"unexpected netperf output: {line.strip()[:200]!r}")
+    d = dict(zip(FIELDS, values))
+    elapsed = float(d["ELAPSED_TIME"])
+    received = int(float(d["REMOTE_BYTES_RECVD"]))
+    udp = test.startswith("UDP")
+    sent_calls, recv_calls = int(float(d["LOCAL_SEND_CALLS"])), int(float(d["REMOTE_RECV_CALLS"]))
+    retrans = d["LOCAL_TRANSPORT_RETRANS"]
+    return TrafficResult(
+        "netperf", "udp" if udp else "tcp", elapsed, received * 8 / elapsed if elapsed else 0.0,
+        sent_bytes=int(float(d["LOCAL_BYTES_SENT"])), received_bytes=received,
+        retransmits=int(retrans) if retrans.lstrip("-").isdigit() and int(retrans) >= 0 else None,
+        datagrams_sent=sent_calls if udp else None,
+        datagrams_lost=max(sent_calls - recv_calls, 0) if udp else None,
+        tool_version=version, raw=d)
+
+
+class NetperfFlow:
+    def __init__(self, run, server, client, test, seconds, version):
+        self.run, self.server, self.client = run, server, client
+        self.test, self.seconds, self.version = test, seconds, version
+
+    def wait(self) -> TrafficResult:
+        try:
+            out, err = self.client.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.client.kill()
+            out, err = self.client.communicate()
+        self.run.forget_process(self.client.pid)
+        self._stop_server()
+        if self.client.returncode != 0:
+            raise HarnessError(f"netperf failed ({self.client.returncode}): {(err or out).strip()[-300:]}")
+        return parse(out.strip().splitlines()[-1], self.test, self.version)
+
+    def _stop_server(self):
+        if self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(5)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        self.run.forget_process(self.server.pid)
+
+    def stop(self):
+        if self.client.poll() is None:
+            self.client.kill()
+            self.client.wait()
+        self.run.forget_process(self.client.pid)
+        self._stop_server()
+
+
+class Netperf:
+    name = "netperf"
+
+    def __init__(self, run):
+        self.netperf = require_tool("netperf", "netperf (non-free)")
+        self.netserver = require_tool("netserver", "netperf (non-free)")
+        self.run = run
+
+    def start(self, src, dst, seconds: float, test: str = "TCP_STREAM", port: int = 12865,
+              message_size: int | None = None, data_port: int | None = None,
+              ipv6: bool = False) -> NetperfFlow:
+        fam = "-6" if ipv6 else "-4"
+        server = dst.ns.popen([self.netserver, "-D", "-f", "-p", str(port), fam],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(dst.ns, port, server)
+        except HarnessError:
+            server.kill()
+            raise
+        host = dst.ip6 if ipv6 else dst.ip4
+        argv = [self.netperf, fam, "-H", host, "-p", str(port), "-l", str(int(seconds)),
+                "-t", test, "-P", "0", "--", "-o", ",".join(FIELDS)]
+        if message_size:
+            argv += ["-m", str(message_size)]
+        if data_port:
+            argv += ["-P", f",{data_port}"]
+        client = src.ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return NetperfFlow(self.run, server, client, test, seconds, self.version())
+
+    def measure(self, src, dst, seconds: float, **kwargs) -> TrafficResult:
+        return self.start(src, dst, seconds, **kwargs).wait()
+
+    def version(self) -> str:
+        res = subprocess.run([self.netperf, "-V"], capture_output=True, text=True)
+        return res.stdout.strip().split()[-1] if res.returncode == 0 and res.stdout.strip() else "unknown"

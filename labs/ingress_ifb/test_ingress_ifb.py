@@ -1,0 +1,157 @@
+"""Ingress shaping through an ifb device: the recipe works, and it is accurate.
+
+    tc qdisc add dev vb handle ffff: ingress
+    tc filter add dev vb parent ffff: protocol all u32 match u32 0 0 flowid 1:1 \\
+        action mirred egress redirect dev ifb0
+    tc qdisc add dev ifb0 root handle 1: htb default 10
+    tc class add dev ifb0 parent 1: classid 1:10 htb rate R ceil R
+"""
+
+import errno
+
+import pytest
+from pyroute2.netlink.exceptions import NetlinkError
+
+from harness.measure import counter_windows, expected_goodput, error, shaped_run
+from harness.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
+                        egress_redirect, htb_classes, ingress_redirect, mirred_stats)
+from harness.units import format_rate, parse_rate
+
+RATES = ["10mbit", "100mbit", "500mbit"]
+TOLERANCE = 0.05  # the kernel selftests' +-5 % (sch_tbf_core.sh)
+SHAPERS = {"htb": HTB, "tbf": TBF}
+RECIPE = ("ifb", "ingress", "u32", "mirred")
+
+
+@pytest.fixture(params=["iperf3", "netperf"])
+def generator(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_unshaped_veth_rate_is_the_baseline(pair, iperf3, record):
+    """6. The unshaped rate of the veth pair, recorded as the run's baseline."""
+    run = iperf3.measure(pair.a, pair.b, seconds=3)
+    record("unshaped veth baseline", params={"generator": "iperf3", "mtu": pair.mtu},
+           samples={"intervals_bps": run.intervals_bps},
+           derived={"goodput_bps": run.goodput_bps, "retransmits": run.retransmits,
+                    "baseline": True})
+    # shaping accuracy means something only well below what the machine can carry
+    assert run.goodput_bps > 2 * parse_rate(RATES[-1]), format_rate(run.goodput_bps)
+
+
+@pytest.mark.requires(*RECIPE)
+def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
+    """1. Everything arriving on vb is redirected by mirred into the ifb and comes back out.
+
+    veth and ifb count skbs (a GSO packet is one); mirred counts the segments it stands for."""
+    ingress_redirect(pair.b.link, to=ifb)
+    veth0, ifb0, mirred0 = pair.b.link.stats(), ifb.stats(), mirred_stats(pair.b.link)
+    run = iperf3.measure(pair.a, pair.b, seconds=2)
+    veth1, ifb1, mirred1 = pair.b.link.stats(), ifb.stats(), mirred_stats(pair.b.link)
+
+    def delta(key, before, after):
+        return after[key] - before[key]
+
+    arrived = delta("rx_packets", veth0, veth1)
+    into_ifb, out_of_ifb = delta("rx_packets", ifb0, ifb1), delta("tx_packets", ifb0, ifb1)
+    segments = delta("packets", mirred0, mirred1)
+    record("recipe", params={"generator": "iperf3"},
+           samples={"veth_rx_packets": arrived, "ifb_rx_packets": into_ifb,
+                    "ifb_tx_packets": out_of_ifb, "mirred_segments": segments,
+                    "ifb_rx_bytes": delta("rx_bytes", ifb0, ifb1),
+                    "received_payload_bytes": run.received_bytes},
+           derived={"goodput_bps": run.goodput_bps})
+    assert mirred1["targets"] == [ifb.index]
+    assert arrived > 1000
+    assert into_ifb == arrived, "every packet that arrived on vb went into the ifb"
+    assert out_of_ifb == into_ifb - delta("tx_dropped", ifb0, ifb1)
+    assert segments >= into_ifb
+    assert delta("rx_bytes", ifb0, ifb1) >= run.received_bytes
+
+
+@pytest.mark.requires(*RECIPE)
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("qdisc", SHAPERS)
+def test_ingress_shaping_is_accurate(kernel, pair, ifb, generator, qdisc, rate, record):
+    """2. HTB and TBF on the ifb hold the configured rate within 5 %, by kernel counters and
+    by the generator's goodput (expected: rate x 1448/1514 at MTU 1500)."""
+    kernel.require(qdisc)
+    ingress_redirect(pair.b.link, to=ifb)
+    shaper = SHAPERS[qdisc](rate).apply(ifb)
+    run = shaped_run(generator, pair.a, pair.b, shaper, mtu=pair.mtu)
+
+    record(f"{qdisc} {rate} {generator.name}",
+           params={"qdisc": qdisc, "rate": rate, "generator": generator.name, "mtu": pair.mtu,
+                   "direction": "ingress via ifb"},
+           samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
+           derived=run.derived(), tolerance=TOLERANCE)
+    assert abs(run.counter_error) <= TOLERANCE, f"kernel counter {run.counter_error:+.2%}"
+    assert abs(run.goodput_error) <= TOLERANCE, f"goodput {run.goodput_error:+.2%}"
+
+
+@pytest.mark.requires("ingress", "htb")
+def test_ingress_qdisc_cannot_hold_classes(pair, record):
+    """3. The kernel refuses an HTB class under ffff: - the reason ifb exists."""
+    dev = pair.b.link
+    dev.ns.nl.tc("add", "ingress", dev.index, 0xFFFF0000)
+    with pytest.raises(NetlinkError) as refused:
+        add_class_under_ingress(dev)
+    record("no classes under ingress",
+           samples={"errno": refused.value.code, "error": errno.errorcode.get(refused.value.code)})
+    assert refused.value.code in (errno.EEXIST, errno.EOPNOTSUPP, errno.EINVAL)
+    assert classes(dev) == []
+
+
+@pytest.mark.requires(*RECIPE, "htb")
+def test_per_flow_shaping_on_the_ifb(pair, ifb, iperf3, record):
+    """4. Two flows classified by u32 on the destination port get 30 and 70 Mbit/s."""
+    ingress_redirect(pair.b.link, to=ifb)
+    flows = {5201: (0x30, "30mbit"), 5202: (0x70, "70mbit")}
+    shapers = htb_classes(ifb, {minor: rate for minor, rate in flows.values()}, default=0x70)
+    for port, (minor, _) in flows.items():
+        classify_dport(ifb, port, shapers[minor].classid)
+
+    started = {port: iperf3.start(pair.a, pair.b, seconds=7, port=port) for port in flows}
+    try:
+        windows = counter_windows({p: shapers[m].counter for p, (m, _) in flows.items()},
+                                  warmup=2.0, window=3.0)
+        results = {port: flow.wait() for port, flow in started.items()}
+    finally:
+        for flow in started.values():
+            flow.stop()
+
+    for port, (minor, rate) in flows.items():
+        bps = parse_rate(rate)
+        expected = expected_goodput(bps, pair.mtu)
+        goodput_err = error(results[port].goodput_bps, expected)
+        counter_err = error(windows[port].rate_bps, bps)
+        record(f"flow to port {port} in class 1:{minor:x}",
+               params={"qdisc": "htb", "rate": rate, "port": port, "generator": "iperf3"},
+               samples={"window": windows[port].as_record(),
+                        "traffic": results[port].as_record()},
+               derived={"configured_bps": bps, "expected_goodput_bps": expected,
+                        "goodput_bps": results[port].goodput_bps, "goodput_error": goodput_err,
+                        "counter_rate_bps": windows[port].rate_bps, "counter_error": counter_err},
+               tolerance=TOLERANCE)
+    for port in flows:
+        assert abs(error(windows[port].rate_bps, parse_rate(flows[port][1]))) <= TOLERANCE
+        assert abs(error(results[port].goodput_bps,
+                         expected_goodput(parse_rate(flows[port][1]), pair.mtu))) <= TOLERANCE
+
+
+@pytest.mark.requires(*RECIPE, "htb")
+def test_egress_shaping_through_the_ifb(lab, kernel, pair, generator, record):
+    """5. The egress path of the ifb driver: shape va's egress by redirecting it through an ifb."""
+    ifb_a = lab.ifb(pair.a.ns, suffix="ifba", kernel=kernel)
+    egress_redirect(pair.a.link, to=ifb_a)
+    shaper = HTB("100mbit").apply(ifb_a)
+    run = shaped_run(generator, pair.a, pair.b, shaper, mtu=pair.mtu)
+
+    record(f"egress htb 100mbit {generator.name}",
+           params={"qdisc": "htb", "rate": "100mbit", "generator": generator.name,
+                   "direction": "egress via ifb"},
+           samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
+           derived=run.derived(), tolerance=TOLERANCE)
+    assert mirred_stats(pair.a.link, parent=0xFFFFFFF3)["packets"] > 0
+    assert abs(run.counter_error) <= TOLERANCE, f"kernel counter {run.counter_error:+.2%}"
+    assert abs(run.goodput_error) <= TOLERANCE, f"goodput {run.goodput_error:+.2%}"
