@@ -30,12 +30,7 @@ def cmd_caps(args) -> int:
 
     run = Run(results_root=args.results)
     try:
-        probe_ns = run.prefix + "probe"
-        from pyroute2 import netns as pr_netns
-
-        run.add_namespace(probe_ns)
-        pr_netns.create(probe_ns)
-        run.defer.push("probe netns", pr_netns.remove, probe_ns)
+        probe_ns = run.scratch_namespace("probe")
         k = Kernel(probe_namespace=probe_ns, allow_modprobe=not args.no_modprobe)
         columns = {f"running {k.release}": {c.feature.name: _cap_cell(c) for c in k.table()}}
         if args.kernel:

@@ -33,6 +33,46 @@ def inode(name: str) -> int | None:
         return None
 
 
+def create(name: str):
+    """Create namespace ``name`` and return a netlink route socket bound inside it.
+
+    A thread unshares its network namespace and bind-mounts it under /var/run/netns (the
+    iproute2 layout, via pyroute2's own helper); no child process is forked, which makes this
+    several times faster than ``pyroute2.netns.create`` plus ``NetNS``.
+    """
+    import socket
+
+    from pyroute2.netns import _create
+
+    def _make():
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+        _create(name, pid=threading.get_native_id())
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+
+    box: dict = {}
+
+    def worker():
+        try:
+            box["value"] = _make()
+        except BaseException as exc:  # noqa: BLE001
+            box["error"] = exc
+
+    t = threading.Thread(target=worker, name=f"netns-create-{name}")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def remove(name: str) -> None:
+    from pyroute2 import netns as pr_netns
+
+    pr_netns.remove(name)
+
+
 def enter(name: str) -> None:
     """Move the calling thread into namespace ``name`` (never creates it)."""
     fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)

@@ -131,15 +131,9 @@ def kernel(run):
 
         def test_x(kernel): kernel.require("gre")   # skips naming CONFIG_NET_IPGRE
     """
-    from pyroute2 import netns as pr_netns
-
     from .kernel import Kernel
 
-    probe_ns = run.prefix + "probe"
-    run.add_namespace(probe_ns)
-    pr_netns.create(probe_ns)
-    run.defer.push(f"netns {probe_ns}", pr_netns.remove, probe_ns)
-    return Kernel(probe_namespace=probe_ns)
+    return Kernel(probe_namespace=run.scratch_namespace("probe"))
 
 
 @pytest.fixture

@@ -107,6 +107,22 @@ class Run:
             self.namespaces.remove(name)
             self._write_registry()
 
+    def scratch_namespace(self, suffix: str) -> str:
+        """An empty namespace of the run (for probes), removed when the run closes."""
+        from . import netns
+
+        name = self.prefix + suffix
+        self.add_namespace(name)
+        netns.create(name).close()
+        self.defer.push(f"netns {name}", self._drop_namespace, name)
+        return name
+
+    def _drop_namespace(self, name: str) -> None:
+        from . import netns
+
+        netns.remove(name)
+        self.forget_namespace(name)
+
     def add_process(self, pid: int, what: str) -> None:
         self.processes[pid] = {"pid": pid, "starttime": proc_starttime(pid), "what": what}
         self._write_registry()

@@ -2,6 +2,9 @@
 
 Every constructor pushes its own undo onto the owner's Defer stack right after the kernel
 accepted the object, so a failure half-way through a topology unwinds exactly what exists.
+A link created inside one of the run's namespaces is owned by that namespace: removing the
+namespace destroys it (the kernel does this asynchronously, without the RCU waits an explicit
+``link del`` costs), so its undo is the namespace's undo.
 
     lab = Lab(run)
     a, b = lab.namespace("a"), lab.namespace("b")
@@ -20,8 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from pyroute2 import NetNS
-from pyroute2 import netns as pr_netns
+from pyroute2 import IPRoute
 
 from . import netns
 from .defer import Defer
@@ -40,9 +42,9 @@ class Namespace:
         if netns.exists(self.name):
             raise HarnessError(f"namespace {self.name} exists already")
         run.add_namespace(self.name)
-        pr_netns.create(self.name)
+        sock = netns.create(self.name)
+        self.nl = IPRoute(use_socket=sock, nlm_echo=True)  # echo: replies carry the new index
         defer.push(f"netns {self.name}", self._remove)
-        self.nl = NetNS(self.name, flags=0)
         self.link("lo").up()
 
     def _remove(self):
@@ -55,7 +57,7 @@ class Namespace:
             if ino is not None:
                 _kill(_pids_in_namespaces({ino}))
             try:
-                pr_netns.remove(self.name)
+                netns.remove(self.name)
             finally:
                 self.run.forget_namespace(self.name)
 
@@ -150,7 +152,7 @@ class Link:
             msg = self.ns.nl.get_links(self.index)[0]
             if msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN") and msg.get_attr("IFLA_CARRIER"):
                 return self
-            time.sleep(0.01)
+            time.sleep(0.001)
         raise HarnessError(f"link {self.name} in {self.ns.name} did not come up")
 
 
@@ -199,18 +201,20 @@ class Lab:
         if not 0 <= subnet <= 511:
             raise HarnessError(f"subnet {subnet} outside 198.18.0.0/15")
         na, nb = self.run.name(names[0]), self.run.name(names[1])
-        a.nl.link("add", ifname=na, kind="veth", peer={"ifname": nb, "net_ns_fd": b.name})
-        link_a = a.link(na)
-        self.defer.push(f"veth {na}", a.nl.link, "del", index=link_a.index)
+        check_mtu(mtu)
+        reply = a.nl.link("add", ifname=na, kind="veth", mtu=mtu, state="up",
+                          peer={"ifname": nb, "net_ns_fd": b.name, "mtu": mtu})
+        # undo: removing namespace a destroys the pair
+        link_a = Link(a, na, reply[0]["index"]) if reply else a.link(na)
         link_b = b.link(nb)
         base = ipaddress.ip_address("198.18.0.0") + subnet * 256
         ends = []
         for i, (ns, link) in enumerate(((a, link_a), (b, link_b)), start=1):
-            link.set_mtu(mtu)
             ip4 = str(base + i)
             ip6 = f"2001:db8:{subnet:x}::{i}"
-            link.add_address(f"{ip4}/24").add_address(f"{ip6}/64").up()
+            link.add_address(f"{ip4}/24").add_address(f"{ip6}/64")
             ends.append(Endpoint(ns, link, ip4, ip6))
+        link_b.up()
         for e in ends:
             e.link.wait_up()
         return VethPair(ends[0], ends[1], subnet)
@@ -238,8 +242,7 @@ class Lab:
             ns.nl.link("set", index=ns.link(claimed).index, ifname=name)
         else:
             ns.nl.link("add", ifname=name, kind="ifb")
-        link = ns.link(name)
-        self.defer.push(f"ifb {name}", ns.nl.link, "del", index=link.index)
+        link = ns.link(name)  # undo: removing the namespace destroys it
         return link.up()
 
     def close(self) -> list[str]:

@@ -104,6 +104,8 @@ class Iperf3:
         except HarnessError:
             server.kill()
             raise
+        if protocol == "udp" and blksize is None:
+            blksize = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
         opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,
                 "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": blksize}
         client = self._spawn(src.ns, "client", opts)

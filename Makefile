@@ -1,0 +1,35 @@
+# kernel-lab: `make lab` runs the default labs and prints the results; `make test` runs the suite.
+# Both do all set-up first (idempotent): Debian packages, then a virtual environment in .venv.
+VENV    ?= .venv
+PYTHON  ?= python3
+STAMP   := $(VENV)/.kernel-lab-installed
+LABS    ?= labs/ingress_ifb
+PYTEST  := $(VENV)/bin/pytest
+
+.PHONY: setup system venv lab test bench clean-results sweep
+
+setup: system venv
+
+system:
+	@bash scripts/setup-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	@$(VENV)/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(VENV)/bin/python -c "import harness.plugin, pyroute2, iperf3, tabulate, matplotlib"
+	@touch $(STAMP)
+
+lab: setup
+	$(PYTEST) $(LABS)
+
+test: setup
+	$(PYTEST)
+
+bench: setup
+	$(VENV)/bin/python bench/build_teardown.py
+
+sweep: setup
+	$(VENV)/bin/kernel-lab sweep

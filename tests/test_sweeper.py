@@ -1,0 +1,51 @@
+"""A run killed with SIGKILL leaves namespaces and processes; the sweeper removes them, and
+never touches a live run."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from harness import netns, sweeper
+
+CHILD = textwrap.dedent("""
+    import subprocess, sys, time
+    from harness.run import Run
+    from harness.topology import Lab
+    run = Run(results_root=sys.argv[1])
+    lab = Lab(run)
+    a, b = lab.namespace("a"), lab.namespace("b")
+    pair = lab.veth_pair(a, b)
+    sleeper = b.popen(["sleep", "600"])
+    print(run.prefix, sleeper.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def _start_doomed_run(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE,
+                            text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    prefix, sleeper = proc.stdout.readline().split()
+    return proc, prefix, int(sleeper)
+
+
+def test_sweeper_leaves_a_live_run_alone_and_clears_a_dead_one(run, tmp_path):
+    proc, prefix, sleeper = _start_doomed_run(tmp_path)
+    try:
+        assert not any(prefix in line for line in sweeper.sweep())
+        assert netns.exists(prefix + "a") and os.path.exists(f"/proc/{sleeper}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert netns.exists(prefix + "a")  # the crash left it behind
+    removed = sweeper.sweep()
+    assert f"netns {prefix}a" in removed and f"netns {prefix}b" in removed
+    assert f"process {sleeper}" in removed
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{sleeper}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{sleeper}")
+    assert not any(n.startswith(prefix) for n in os.listdir(netns.NETNS_RUN_DIR))
+    assert sweeper.sweep() == []  # nothing left to do

@@ -1,0 +1,43 @@
+import pytest
+
+from harness.errors import HarnessError
+from harness.traffic import netperf as np_mod
+from harness.traffic.iperf3 import parse as parse_iperf3
+
+
+def test_netperf_omni_line_parses():
+    line = "5049.50,10^6bits/s,2.00,1262501888,1262501888,77058,30012,4954,1448,16384"
+    r = np_mod.parse(line, "TCP_STREAM")
+    assert r.protocol == "tcp" and r.received_bytes == 1262501888
+    assert r.goodput_bps == pytest.approx(1262501888 * 8 / 2.0)
+    assert r.retransmits == 4954
+
+
+def test_netperf_udp_loss_from_send_and_receive_calls():
+    line = "2642.68,10^6bits/s,2.00,662218944,660695424,449877,448842,-1,-1,1472"
+    r = np_mod.parse(line, "UDP_STREAM")
+    assert r.datagrams_sent == 449877 and r.datagrams_lost == 449877 - 448842
+    assert r.datagram_loss == pytest.approx(1035 / 449877)
+    assert r.retransmits is None
+
+
+def test_netperf_garbage_is_a_clear_error():
+    with pytest.raises(HarnessError, match="unexpected netperf output"):
+        np_mod.parse("netperf: send_omni: connection refused", "TCP_STREAM")
+
+
+def test_iperf3_and_netperf_agree_on_an_unshaped_veth(pair, iperf3, netperf):
+    """Both generators measure the same link; neither reports an impossible figure."""
+    a = iperf3.measure(pair.a, pair.b, seconds=2)
+    b = netperf.measure(pair.a, pair.b, seconds=2)
+    for r in (a, b):
+        assert r.goodput_bps > 100e6 and r.received_bytes * 8 / r.seconds == pytest.approx(
+            r.goodput_bps, rel=0.05)
+    assert a.intervals_bps and len(a.intervals_bps) >= 2
+    assert parse_iperf3(a.raw, "tcp").received_bytes == a.received_bytes
+
+
+def test_udp_through_iperf3_reports_datagrams(pair, iperf3):
+    r = iperf3.measure(pair.a, pair.b, seconds=1, protocol="udp", bandwidth=50_000_000)
+    assert r.protocol == "udp" and r.datagrams_sent > 1000
+    assert 0 <= r.datagram_loss < 0.5
