@@ -75,6 +75,20 @@ def counter_windows(counters: dict, warmup: float, window: float) -> dict[str, C
     return {k: CounterWindow(first[k], last[k], t1 - t0, warmup) for k in counters}
 
 
+def settled(read, quiet: float = 0.2, timeout: float = 5.0):
+    """Read counters until two reads ``quiet`` seconds apart agree (late packets such as a
+    final ACK or an IPv6 neighbour message have landed), then return that reading."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 @dataclass
 class ShapedRun:
     """One generator run through a shaper: the generator's view and the kernel's."""

@@ -46,13 +46,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires(*features): kernel features a test needs")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_id = config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}"
-    root = config.getoption("results")
-    if not os.path.isabs(root):
-        root = os.path.join(str(config.rootpath), root)
-    state = {"run_id": run_id, "results_root": root, "run_dir": os.path.join(root, run_id)}
-    config.stash[_STATE] = state
+    state = _state(config)
     if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
         config.option.xmlpath = os.path.join(state["run_dir"], "junit.xml")
 
@@ -68,6 +62,15 @@ def pytest_cmdline_main(config):
 
 
 def _state(config) -> dict:
+    """The run's id and folders, decided once per pytest session."""
+    if _STATE not in config.stash:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_id = config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}"
+        root = config.getoption("results")
+        if not os.path.isabs(root):
+            root = os.path.join(str(config.rootpath), root)
+        config.stash[_STATE] = {"run_id": run_id, "results_root": root,
+                                "run_dir": os.path.join(root, run_id)}
     return config.stash[_STATE]
 
 
@@ -190,6 +193,41 @@ def netperf(run):
     return Netperf(run)
 
 
+class Capacity:
+    """The unshaped veth rate of this machine and kernel, measured once per session."""
+
+    def __init__(self, traffic):
+        self.traffic = traffic
+        self.goodput_bps = traffic.goodput_bps
+
+    def check(self, rate, factor: float = 3.0) -> None:
+        """Skip when ``rate`` is not well below what the machine carries: a shaper cannot be
+        judged when the CPU is the bottleneck."""
+        from .units import format_rate, parse_rate, rate_label
+
+        bps = parse_rate(rate)
+        if bps * factor > self.goodput_bps:
+            pytest.skip(f"{rate_label(bps)} exceeds what this machine carries reliably: unshaped "
+                        f"veth {format_rate(self.goodput_bps)} is less than {factor:g}x the rate")
+
+
+@pytest.fixture(scope="session")
+def capacity(run, kernel, iperf3):
+    """Name: capacity. Scope: session. Depends: run, kernel, iperf3. The unshaped veth rate.
+
+        def test_x(capacity): capacity.check("500mbit")   # skips where the CPU cannot carry it
+    """
+    from .topology import Lab
+
+    kernel.require("veth")
+    lab = Lab(run)
+    try:
+        pair = lab.veth_pair(lab.namespace("cap-a"), lab.namespace("cap-b"))
+        return Capacity(iperf3.measure(pair.a, pair.b, seconds=3))
+    finally:
+        lab.close()
+
+
 @pytest.fixture
 def record(request):
     """Name: record. Scope: function. Depends: nothing. Adds one measurement record.
@@ -207,6 +245,7 @@ def record(request):
 
 
 _RECORDS = pytest.StashKey[list]()
+_FIRST_TEST: list = []
 _STARTED = pytest.StashKey[str]()
 _OUTCOME = pytest.StashKey[str]()
 
@@ -219,6 +258,17 @@ def _kernel_requirements(request):
 
 
 # -- reporting --------------------------------------------------------------------------------
+def pytest_sessionstart(session):
+    if os.environ.get("KERNEL_LAB_IN_GUEST") == "1":
+        print("kernel-lab-guest: session start", flush=True)
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if os.environ.get("KERNEL_LAB_IN_GUEST") == "1" and not _FIRST_TEST:
+        _FIRST_TEST.append(nodeid)
+        print("\nkernel-lab-guest: first test", flush=True)
+
+
 def pytest_runtest_setup(item):
     item.stash[_STARTED] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 

@@ -205,7 +205,8 @@ class Lab:
         reply = a.nl.link("add", ifname=na, kind="veth", mtu=mtu, state="up",
                           peer={"ifname": nb, "net_ns_fd": b.name, "mtu": mtu})
         # undo: removing namespace a destroys the pair
-        link_a = Link(a, na, reply[0]["index"]) if reply else a.link(na)
+        echoed = [m for m in reply or () if m.get("event") == "RTM_NEWLINK"]  # echo: Linux >= 6.3
+        link_a = Link(a, na, echoed[0]["index"]) if echoed else a.link(na)
         link_b = b.link(nb)
         base = ipaddress.ip_address("198.18.0.0") + subnet * 256
         ends = []

@@ -14,7 +14,8 @@ import sys
 from ..errors import HarnessError
 from . import TrafficResult, wait_listening
 
-CHILD = [sys.executable, "-m", "harness.traffic._iperf3_child"]
+# -S is kept for children of a guest run (see harness.guest_bundle)
+CHILD = [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "harness.traffic._iperf3_child"]
 
 
 def _check_libiperf():

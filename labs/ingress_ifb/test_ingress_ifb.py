@@ -12,7 +12,7 @@ import errno
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from harness.measure import counter_windows, expected_goodput, error, shaped_run
+from harness.measure import counter_windows, error, expected_goodput, settled, shaped_run
 from harness.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
                         egress_redirect, htb_classes, ingress_redirect, mirred_stats)
 from harness.units import format_rate, parse_rate
@@ -28,15 +28,15 @@ def generator(request):
     return request.getfixturevalue(request.param)
 
 
-def test_unshaped_veth_rate_is_the_baseline(pair, iperf3, record):
-    """6. The unshaped rate of the veth pair, recorded as the run's baseline."""
-    run = iperf3.measure(pair.a, pair.b, seconds=3)
-    record("unshaped veth baseline", params={"generator": "iperf3", "mtu": pair.mtu},
-           samples={"intervals_bps": run.intervals_bps},
+def test_unshaped_veth_rate_is_the_baseline(capacity, record):
+    """6. The unshaped rate of a veth pair, recorded as the run's baseline.  Shaped rates
+    above a third of it are skipped: there the CPU, not the shaper, would set the rate."""
+    run = capacity.traffic
+    record("unshaped veth baseline", params={"generator": "iperf3", "mtu": 1500},
+           samples={"intervals_bps": run.intervals_bps, "traffic": run.as_record()},
            derived={"goodput_bps": run.goodput_bps, "retransmits": run.retransmits,
                     "baseline": True})
-    # shaping accuracy means something only well below what the machine can carry
-    assert run.goodput_bps > 2 * parse_rate(RATES[-1]), format_rate(run.goodput_bps)
+    assert run.goodput_bps > 3 * parse_rate(RATES[0]), format_rate(run.goodput_bps)
 
 
 @pytest.mark.requires(*RECIPE)
@@ -47,7 +47,8 @@ def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
     ingress_redirect(pair.b.link, to=ifb)
     veth0, ifb0, mirred0 = pair.b.link.stats(), ifb.stats(), mirred_stats(pair.b.link)
     run = iperf3.measure(pair.a, pair.b, seconds=2)
-    veth1, ifb1, mirred1 = pair.b.link.stats(), ifb.stats(), mirred_stats(pair.b.link)
+    veth1, ifb1, mirred1 = settled(lambda: (pair.b.link.stats(), ifb.stats(),
+                                            mirred_stats(pair.b.link)))
 
     def delta(key, before, after):
         return after[key] - before[key]
@@ -72,10 +73,12 @@ def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
 @pytest.mark.requires(*RECIPE)
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("qdisc", SHAPERS)
-def test_ingress_shaping_is_accurate(kernel, pair, ifb, generator, qdisc, rate, record):
+def test_ingress_shaping_is_accurate(kernel, capacity, pair, ifb, generator, qdisc, rate,
+                                     record):
     """2. HTB and TBF on the ifb hold the configured rate within 5 %, by kernel counters and
     by the generator's goodput (expected: rate x 1448/1514 at MTU 1500)."""
     kernel.require(qdisc)
+    capacity.check(rate)
     ingress_redirect(pair.b.link, to=ifb)
     shaper = SHAPERS[qdisc](rate).apply(ifb)
     run = shaped_run(generator, pair.a, pair.b, shaper, mtu=pair.mtu)
@@ -103,8 +106,9 @@ def test_ingress_qdisc_cannot_hold_classes(pair, record):
 
 
 @pytest.mark.requires(*RECIPE, "htb")
-def test_per_flow_shaping_on_the_ifb(pair, ifb, iperf3, record):
+def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
     """4. Two flows classified by u32 on the destination port get 30 and 70 Mbit/s."""
+    capacity.check("100mbit")
     ingress_redirect(pair.b.link, to=ifb)
     flows = {5201: (0x30, "30mbit"), 5202: (0x70, "70mbit")}
     shapers = htb_classes(ifb, {minor: rate for minor, rate in flows.values()}, default=0x70)
@@ -140,8 +144,9 @@ def test_per_flow_shaping_on_the_ifb(pair, ifb, iperf3, record):
 
 
 @pytest.mark.requires(*RECIPE, "htb")
-def test_egress_shaping_through_the_ifb(lab, kernel, pair, generator, record):
+def test_egress_shaping_through_the_ifb(lab, kernel, capacity, pair, generator, record):
     """5. The egress path of the ifb driver: shape va's egress by redirecting it through an ifb."""
+    capacity.check("100mbit")
     ifb_a = lab.ifb(pair.a.ns, suffix="ifba", kernel=kernel)
     egress_redirect(pair.a.link, to=ifb_a)
     shaper = HTB("100mbit").apply(ifb_a)
