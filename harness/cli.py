@@ -4,6 +4,7 @@
     kernel-lab run [--kernel IMAGE] LAB...  run labs (pytest) on this kernel or inside IMAGE
     kernel-lab report [RUN] [--format md|latex|html] [--out DIR]
     kernel-lab sweep [--dry-run]            remove what dead runs left behind
+    kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB]   labs x kernels, one table
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ def cmd_run(args) -> int:
     return int(pytest.main(argv + args.pytest_args))
 
 
+def cmd_matrix(args) -> int:
+    from .matrix import matrix
+
+    _need_root("kernel-lab matrix")
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    labs = [x.strip() for x in args.labs.split(",") if x.strip()]
+    if not kernels or not labs:
+        raise HarnessError("matrix needs --kernels and --labs (comma-separated)")
+    return matrix(kernels, labs, os.path.abspath(args.results), args.vm_timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kernel-lab", description=__doc__.split("\n")[0])
     p.add_argument("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"))
@@ -116,10 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--kernel", help="boot this kernel image with virtme-ng and run inside it")
     u.add_argument("pytest_args", nargs=argparse.REMAINDER)
     u.set_defaults(func=cmd_run)
+    m = sub.add_parser("matrix", help="labs x kernels, one table")
+    m.add_argument("--kernels", required=True, help="running and/or kernel images, comma-separated")
+    m.add_argument("--labs", required=True, help="lab names, comma-separated")
+    m.add_argument("--vm-timeout", type=float, default=1800.0)
+    m.set_defaults(func=cmd_matrix)
     return p
 
 
 def main(argv=None) -> int:
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kernel-lab caps | head` ends quietly
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -59,13 +59,33 @@ class CounterWindow:
         return d
 
 
+def wait_for_traffic(counters: dict, min_bytes: int = 30_000, timeout: float = 60.0) -> float:
+    """Wait until every counter has moved by ``min_bytes``: the generator really sends.
+    (A generator's start-up can take seconds, e.g. Python under emulation.)  Returns the wait."""
+    t0 = time.monotonic()
+    first = {k: c() for k, c in counters.items()}
+    waiting = set(counters)
+    while waiting:
+        if time.monotonic() - t0 > timeout:
+            from .errors import HarnessError
+
+            raise HarnessError(f"no traffic through {sorted(map(str, waiting))} after {timeout:.0f} s")
+        time.sleep(0.02)
+        waiting = {k for k in waiting if counters[k]() - first[k] < min_bytes}
+    return time.monotonic() - t0
+
+
 def counter_window(counter, warmup: float, window: float) -> CounterWindow:
-    """Sleep ``warmup`` (burst drains), then read ``counter()`` over ``window`` seconds."""
+    """Wait for traffic, sleep ``warmup`` (burst drains), then read ``counter()`` over
+    ``window`` seconds."""
     return counter_windows({"_": counter}, warmup, window)["_"]
 
 
-def counter_windows(counters: dict, warmup: float, window: float) -> dict[str, CounterWindow]:
-    """Like :func:`counter_window` for several counters read at the same instants."""
+def counter_windows(counters: dict, warmup: float, window: float,
+                    wait_on=None) -> dict[str, CounterWindow]:
+    """Like :func:`counter_window` for several counters read at the same instants; the
+    wait for traffic watches the byte counters named in ``wait_on`` (default: all)."""
+    wait_for_traffic({k: counters[k] for k in (wait_on or counters)})
     time.sleep(warmup)
     t0 = time.monotonic()
     first = {k: c() for k, c in counters.items()}
@@ -97,6 +117,13 @@ class ShapedRun:
     window: CounterWindow
     rate_bps: int
     expected_goodput_bps: float
+    throttled: int = 0  # shaper overlimits during the window
+
+    @property
+    def sender_limited(self) -> bool:
+        """The shaper never had to hold a packet back during the window: the sender (CPU),
+        not the shaper, set the rate, and the figures say nothing about shaping accuracy."""
+        return self.throttled == 0
 
     @property
     def goodput_error(self) -> float:
@@ -109,18 +136,22 @@ class ShapedRun:
     def derived(self) -> dict:
         return {"configured_bps": self.rate_bps, "expected_goodput_bps": self.expected_goodput_bps,
                 "goodput_bps": self.traffic.goodput_bps, "goodput_error": self.goodput_error,
-                "counter_rate_bps": self.window.rate_bps, "counter_error": self.counter_error}
+                "counter_rate_bps": self.window.rate_bps, "counter_error": self.counter_error,
+                "shaper_throttled": self.throttled}
 
 
 def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float = 2.0, window: float = 3.0,
                **traffic_kwargs) -> ShapedRun:
     """Run ``generator`` from ``src`` to ``dst`` and watch ``shaper``'s byte counter meanwhile."""
-    seconds = int(warmup + window + 1.5)
+    seconds = int(warmup + window + 2)
     flow = generator.start(src, dst, seconds, **traffic_kwargs)
     try:
-        win = counter_window(shaper.counter, warmup, window)
+        wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled},
+                               warmup, window, wait_on=["bytes"])
         result = flow.wait()
     except BaseException:
         flow.stop()
         raise
-    return ShapedRun(result, win, shaper.rate, expected_goodput(shaper.rate, mtu))
+    thr = wins["throttled"]
+    return ShapedRun(result, wins["bytes"], shaper.rate, expected_goodput(shaper.rate, mtu),
+                     thr.end_bytes - thr.start_bytes)

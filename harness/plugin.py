@@ -119,6 +119,8 @@ def _kernel_info() -> dict:
 
 
 def _link_latest(root: str, run_id: str) -> None:
+    if os.environ.get("KERNEL_LAB_IN_GUEST") == "1":
+        return  # the host links its run folder; the guest's is a sub-folder of it
     link = os.path.join(root, "latest")
     try:
         if os.path.islink(link):

@@ -78,9 +78,15 @@ class Shaper:
     rate: int
 
     def counter(self) -> int:
+        """Bytes the shaper let through (the class's, or the classless qdisc's)."""
         if self.classid is None:
             return qdisc_stats(self.link, handle(1))["bytes"]
         return class_stats(self.link, self.classid)["bytes"]
+
+    def throttled(self) -> int:
+        """How often the root qdisc had packets but had to wait for tokens (overlimits):
+        it grows only while the shaper, not the sender, sets the rate."""
+        return qdisc_stats(self.link, handle(1))["overlimits"]
 
     def describe(self) -> dict:
         return {"qdisc": self.kind, "device": self.link.name, "rate_bps": self.rate,
@@ -168,6 +174,11 @@ def classes(dev: Link) -> list[int]:
 def qdiscs(dev: Link) -> list[tuple[str, str]]:
     return [(m.get_attr("TCA_KIND"), fmt_handle(m["handle"]))
             for m in dev.ns.nl.get_qdiscs(index=dev.index)]
+
+
+def qdisc_drops(dev: Link) -> int:
+    """Packets dropped by all qdiscs of ``dev`` (e.g. a full default queue on an ifb)."""
+    return sum(_stats(m)["drops"] for m in dev.ns.nl.get_qdiscs(index=dev.index))
 
 
 def mirred_stats(dev: Link, parent: int = INGRESS) -> dict:

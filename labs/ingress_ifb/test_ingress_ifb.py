@@ -14,13 +14,24 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.measure import counter_windows, error, expected_goodput, settled, shaped_run
 from harness.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
-                        egress_redirect, htb_classes, ingress_redirect, mirred_stats)
+                        egress_redirect, htb_classes, ingress_redirect, mirred_stats, qdisc_drops)
 from harness.units import format_rate, parse_rate
 
 RATES = ["10mbit", "100mbit", "500mbit"]
 TOLERANCE = 0.05  # the kernel selftests' +-5 % (sch_tbf_core.sh)
 SHAPERS = {"htb": HTB, "tbf": TBF}
 RECIPE = ("ifb", "ingress", "u32", "mirred")
+
+
+def judge(run):
+    """Assert shaping accuracy, unless the sender never filled the shaper (no overlimits in
+    the window): then the CPU set the rate and there is no shaping figure to judge."""
+    if run.sender_limited:
+        pytest.skip(f"the sender did not fill the shaper (no overlimits in the window; "
+                    f"{format_rate(run.window.rate_bps)} of {format_rate(run.rate_bps)}): "
+                    "this machine's CPU, not the shaper, set the rate")
+    assert abs(run.counter_error) <= TOLERANCE, f"kernel counter {run.counter_error:+.2%}"
+    assert abs(run.goodput_error) <= TOLERANCE, f"goodput {run.goodput_error:+.2%}"
 
 
 @pytest.fixture(params=["iperf3", "netperf"])
@@ -46,6 +57,7 @@ def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
     veth and ifb count skbs (a GSO packet is one); mirred counts the segments it stands for."""
     ingress_redirect(pair.b.link, to=ifb)
     veth0, ifb0, mirred0 = pair.b.link.stats(), ifb.stats(), mirred_stats(pair.b.link)
+    drops0 = qdisc_drops(ifb)
     run = iperf3.measure(pair.a, pair.b, seconds=2)
     veth1, ifb1, mirred1 = settled(lambda: (pair.b.link.stats(), ifb.stats(),
                                             mirred_stats(pair.b.link)))
@@ -54,17 +66,20 @@ def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
         return after[key] - before[key]
 
     arrived = delta("rx_packets", veth0, veth1)
+    dropped_before_ifb = qdisc_drops(ifb) - drops0
     into_ifb, out_of_ifb = delta("rx_packets", ifb0, ifb1), delta("tx_packets", ifb0, ifb1)
     segments = delta("packets", mirred0, mirred1)
     record("recipe", params={"generator": "iperf3"},
            samples={"veth_rx_packets": arrived, "ifb_rx_packets": into_ifb,
                     "ifb_tx_packets": out_of_ifb, "mirred_segments": segments,
+                    "ifb_queue_drops": dropped_before_ifb,
                     "ifb_rx_bytes": delta("rx_bytes", ifb0, ifb1),
                     "received_payload_bytes": run.received_bytes},
            derived={"goodput_bps": run.goodput_bps})
     assert mirred1["targets"] == [ifb.index]
     assert arrived > 1000
-    assert into_ifb == arrived, "every packet that arrived on vb went into the ifb"
+    # what mirred redirected entered the ifb's own queue; a full queue drops there
+    assert into_ifb + dropped_before_ifb == arrived, "every packet on vb went to the ifb"
     assert out_of_ifb == into_ifb - delta("tx_dropped", ifb0, ifb1)
     assert segments >= into_ifb
     assert delta("rx_bytes", ifb0, ifb1) >= run.received_bytes
@@ -88,8 +103,7 @@ def test_ingress_shaping_is_accurate(kernel, capacity, pair, ifb, generator, qdi
                    "direction": "ingress via ifb"},
            samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
            derived=run.derived(), tolerance=TOLERANCE)
-    assert abs(run.counter_error) <= TOLERANCE, f"kernel counter {run.counter_error:+.2%}"
-    assert abs(run.goodput_error) <= TOLERANCE, f"goodput {run.goodput_error:+.2%}"
+    judge(run)
 
 
 @pytest.mark.requires("ingress", "htb")
@@ -117,8 +131,9 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
 
     started = {port: iperf3.start(pair.a, pair.b, seconds=7, port=port) for port in flows}
     try:
-        windows = counter_windows({p: shapers[m].counter for p, (m, _) in flows.items()},
-                                  warmup=2.0, window=3.0)
+        counters = {p: shapers[m].counter for p, (m, _) in flows.items()}
+        counters["throttled"] = shapers[0x30].throttled
+        windows = counter_windows(counters, warmup=2.0, window=3.0, wait_on=list(flows))
         results = {port: flow.wait() for port, flow in started.items()}
     finally:
         for flow in started.values():
@@ -137,6 +152,9 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
                         "goodput_bps": results[port].goodput_bps, "goodput_error": goodput_err,
                         "counter_rate_bps": windows[port].rate_bps, "counter_error": counter_err},
                tolerance=TOLERANCE)
+    if windows["throttled"].end_bytes == windows["throttled"].start_bytes:
+        pytest.skip("the senders did not fill the shaper (no overlimits in the window): "
+                    "this machine's CPU, not the shaper, set the rates")
     for port in flows:
         assert abs(error(windows[port].rate_bps, parse_rate(flows[port][1]))) <= TOLERANCE
         assert abs(error(results[port].goodput_bps,
@@ -158,5 +176,4 @@ def test_egress_shaping_through_the_ifb(lab, kernel, capacity, pair, generator, 
            samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
            derived=run.derived(), tolerance=TOLERANCE)
     assert mirred_stats(pair.a.link, parent=0xFFFFFFF3)["packets"] > 0
-    assert abs(run.counter_error) <= TOLERANCE, f"kernel counter {run.counter_error:+.2%}"
-    assert abs(run.goodput_error) <= TOLERANCE, f"goodput {run.goodput_error:+.2%}"
+    judge(run)

@@ -1,0 +1,81 @@
+"""Kernels under test: a stock Debian kernel booted with virtme-ng runs the labs."""
+
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.vm import boot, kernel_release
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def debian_image() -> str:
+    images = sorted(i for i in glob.glob("/boot/vmlinuz-*")
+                    if not i.endswith(platform.release()))
+    if not images:
+        pytest.fail("no kernel image in /boot besides the running one: make test installs "
+                    "linux-image-amd64", pytrace=False)
+    return images[-1]
+
+
+def test_release_comes_from_the_image_header():
+    image = debian_image()
+    assert kernel_release(image) == os.path.basename(image)[len("vmlinuz-"):]
+
+
+@pytest.mark.parametrize("bad, message", [("/nonexistent/vmlinuz", "does not exist"),
+                                          ("/etc/hostname", "not a Linux kernel image"),
+                                          ("/boot", "not a file")])
+def test_bad_images_are_refused_in_one_line(bad, message):
+    with pytest.raises(HarnessError, match=message):
+        kernel_release(bad)
+
+
+def test_bad_image_through_pytest_exits_non_zero(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", "/etc/hostname",
+                        "--results", str(tmp_path), "labs/ingress_ifb"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "kernel-lab: /etc/hostname is not a Linux kernel image" in r.stderr
+
+
+def test_a_guest_panic_is_reported_not_waited_for(tmp_path):
+    info = boot(debian_image(), "echo c > /proc/sysrq-trigger", rwdir=str(tmp_path),
+                timeout=240, log=open(os.devnull, "w"),
+                console_log=str(tmp_path / "console.log"))
+    assert info["panic"] and "panic" in info["panic"].lower()
+    assert not info["timed_out"]
+
+
+def test_a_run_over_its_timeout_is_stopped(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", debian_image(),
+                        "--vm-timeout", "5", "--results", str(tmp_path), "labs/ingress_ifb"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3
+    assert "exceeded 5 s; stopped" in r.stderr
+
+
+def test_ingress_ifb_passes_inside_the_stock_debian_kernel(tmp_path):
+    """The whole ingress_ifb lab inside the booted kernel: records come back, it passes."""
+    image = debian_image()
+    release = kernel_release(image)
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
+                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    print(r.stdout[-4000:])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    guest = tmp_path / "vmrun" / release
+    vm = json.loads((guest / "vm.json").read_text())
+    assert vm["rc"] == 0 and "first test" in vm["marks"]
+    records = [json.loads(p.read_text()) for p in (guest / "ingress_ifb").glob("*.json")]
+    assert records and all(rec["kernel"]["release"] == release for rec in records)
+    assert all(rec["kernel"]["where"] == "vm" for rec in records)
+    shaped = [rec for rec in records if "goodput_error" in rec["derived"]]
+    assert shaped and all(rec["verdict"] == "passed" for rec in shaped)
+    assert (guest / "junit.xml").exists()
