@@ -39,7 +39,7 @@ def rows_for(records: list[dict]) -> tuple[list[str], list[list]]:
             _fmt_rate(d.get("configured_bps")), _fmt_rate(d.get("expected_goodput_bps")),
             _fmt_rate(d.get("goodput_bps")), _fmt_pct(d.get("goodput_error")),
             _fmt_rate(d.get("counter_rate_bps")), _fmt_pct(d.get("counter_error")),
-            "" if tol is None else f"±{tol * 100:g} %", r.get("verdict", ""),
+            "" if tol is None else f"±{tol * 100:.2g} %", r.get("verdict", ""),
         ])
     # drop columns that no record fills
     keep = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]

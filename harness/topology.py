@@ -246,5 +246,54 @@ class Lab:
         link = ns.link(name)  # undo: removing the namespace destroys it
         return link.up()
 
+    def tunnel(self, pair: VethPair, kind: str, inner_mtu: int = 1500, subnet: int = 100,
+               key: int | None = None, pmtudisc: bool = True, vxlan_id: int = 42,
+               df: str = "inherit", suffix: str = "tun") -> "Tunnel":
+        """A point-to-point tunnel over ``pair``: kind ``gre``, ``gretap`` or ``vxlan``, with
+        inner addresses 198.18.<subnet>.1/24 and .2/24 and the given inner MTU.
+
+        VXLAN is created without a lower device (the kernel caps it at 1450 otherwise); its outer
+        DF follows the inner packet's (``df="inherit"``) unless told otherwise.
+        """
+        check_mtu(inner_mtu)
+        ends = []
+        base = ipaddress.ip_address("198.18.0.0") + subnet * 256
+        for i, (me, peer) in enumerate(((pair.a, pair.b), (pair.b, pair.a)), start=1):
+            name = self.run.name(suffix)
+            spec = {"ifname": name, "kind": kind, "mtu": inner_mtu}
+            if kind in ("gre", "gretap"):
+                spec.update(gre_local=me.ip4, gre_remote=peer.ip4, gre_ttl=64,
+                            gre_pmtudisc=1 if pmtudisc else 0)
+                if key is not None:
+                    spec.update(gre_ikey=key, gre_okey=key, gre_iflags=0x2000, gre_oflags=0x2000)
+            elif kind == "vxlan":
+                spec.update(vxlan_id=vxlan_id, vxlan_local=me.ip4, vxlan_group=peer.ip4,
+                            vxlan_port=4789, vxlan_learning=0,
+                            vxlan_df={"unset": 0, "set": 1, "inherit": 2}[df])
+            else:
+                raise HarnessError(f"unknown tunnel kind {kind}")
+            me.ns.nl.link("add", **spec)
+            link = me.ns.link(name)  # undo: removing the namespace destroys it
+            ip4 = str(base + i)
+            link.add_address(f"{ip4}/24").add_address(f"2001:db8:{subnet:x}::{i}/64").up()
+            ends.append(Endpoint(me.ns, link, ip4, f"2001:db8:{subnet:x}::{i}"))
+        return Tunnel(ends[0], ends[1], kind, inner_mtu, pair)
+
     def close(self) -> list[str]:
         return self.defer.unwind()
+
+
+@dataclass
+class Tunnel:
+    a: Endpoint
+    b: Endpoint
+    kind: str
+    mtu: int
+    underlay: VethPair
+
+    #: bytes the tunnel adds to an inner IPv4 packet on an IPv4 underlay (no GRE key, no csum)
+    OVERHEAD = {"gre": 24, "gretap": 38, "vxlan": 50}
+
+    @property
+    def overhead(self) -> int:
+        return self.OVERHEAD[self.kind]

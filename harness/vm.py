@@ -195,7 +195,7 @@ def boot(image: str, command: str, rwdir: str, timeout: float, log=None,
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=_env(), start_new_session=True)
-    marks, panic, timed_out, buf = {}, None, False, b""
+    marks, panic, timed_out, buf, shown = {}, None, False, b"", 0
     console = open(console_log, "w") if console_log else None
     try:
         while True:
@@ -219,16 +219,26 @@ def boot(image: str, command: str, rwdir: str, timeout: float, log=None,
                 if GUEST_MARK in line:
                     mark = line.split(GUEST_MARK, 1)[1].strip()
                     marks.setdefault(mark, round(time.monotonic() - t0, 2))
+                    shown = 0
                     continue
                 if PANIC_RE.search(line):
                     panic = line.strip()
                 if CONSOLE_RE.match(line) or "booted" not in marks:
                     if console:
                         console.write(line + "\n")
+                    shown = 0
                     if not panic:
                         continue
-                out.write(line + "\n")
+                out.write(line[shown:] + "\n")
                 out.flush()
+                shown = 0
+            # live progress: pytest's dots arrive before their line ends
+            partial = buf.decode(errors="replace")
+            if ("booted" in marks and len(partial) > shown and not partial.startswith("[")
+                    and not GUEST_MARK.startswith(partial[:len(GUEST_MARK)])):
+                out.write(partial[shown:])
+                out.flush()
+                shown = len(partial)
             if panic:
                 break
     finally:

@@ -96,15 +96,21 @@ class Iperf3:
         self.run.add_process(proc.pid, f"iperf3 {role} in {ns.name}")
         return proc
 
-    def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
-              bandwidth: int | None = None, omit: int = 0, ipv6: bool = False,
-              blksize: int | None = None) -> Iperf3Flow:
+    def serve(self, dst, port: int = 5201):
+        """Start a one-test server in ``dst``'s namespace and wait until it listens."""
         server = self._spawn(dst.ns, "server", {"port": port})
         try:
             wait_listening(dst.ns, port, server)
         except HarnessError:
             server.kill()
             raise
+        return server
+
+    def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
+              bandwidth: int | None = None, omit: int = 0, ipv6: bool = False,
+              blksize: int | None = None, server=None) -> Iperf3Flow:
+        """Start a client (and, unless ``server`` is given, its server)."""
+        server = server or self.serve(dst, port)
         if protocol == "udp" and blksize is None:
             blksize = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
         opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,

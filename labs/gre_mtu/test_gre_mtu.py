@@ -1,0 +1,172 @@
+"""MTU-induced fragmentation through GRE and VXLAN tunnels, and the two fixes.
+
+Two namespaces joined by a veth underlay with MTU 1500; a tunnel between them.  A packet sized
+for an inner MTU of 1500 no longer fits once the tunnel adds its headers: if it is not a GSO
+packet, the IP layer fragments it, and losing any fragment loses the whole datagram.  Fixes:
+a lower inner MTU (1400), or GSO, so that big packets are segmented instead of fragmented.
+"""
+
+import pytest
+
+from harness.capture import packet_lengths
+from harness.impair import random_loss
+from harness.traffic.ping import largest_unfragmented
+from harness.units import format_rate
+
+UNDERLAY_MTU = 1500
+LOSS_PERCENT = 10
+UDP_RATE = 20_000_000  # well below what even an emulated guest carries
+IP_PROTOCOL = {"gre": "gre", "vxlan": "udp"}
+
+
+@pytest.fixture(params=["gre", "vxlan"])
+def kind(request, kernel):
+    kernel.require(request.param)
+    return request.param
+
+
+def build(lab, pair, kind, inner_mtu):
+    return lab.tunnel(pair, kind, inner_mtu=inner_mtu)
+
+
+def frag_counters(tun):
+    a, b = tun.a.ns.snmp(), tun.b.ns.snmp()
+    return {"IpFragOKs": a["IpFragOKs"], "IpFragCreates": a["IpFragCreates"],
+            "IpFragFails": a["IpFragFails"], "IpReasmReqds": b["IpReasmReqds"],
+            "IpReasmOKs": b["IpReasmOKs"], "IpReasmFails": b["IpReasmFails"]}
+
+
+def delta(before, after):
+    return {k: after[k] - before[k] for k in before}
+
+
+def per_datagram(d):
+    return d["IpFragCreates"] / d["IpFragOKs"] if d["IpFragOKs"] else 0.0
+
+
+def test_overhead_sets_the_largest_unfragmented_packet(lab, pair, kind, record):
+    """1. With DF set, the largest packet that crosses is the underlay MTU minus the overhead
+    (24 bytes for GRE over IPv4 without key, 50 for VXLAN)."""
+    tun = build(lab, pair, kind, inner_mtu=1500)
+    largest = largest_unfragmented(tun.a.ns, tun.b.ip4, high=1500)
+    pmtu = tun.a.ns.nl.route("get", dst=tun.b.ip4)[0].get_attr("RTA_METRICS")
+    learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
+    record(f"{kind} overhead", params={"tunnel": kind, "underlay_mtu": UNDERLAY_MTU},
+           samples={"largest_df_packet": largest, "learned_path_mtu": learned},
+           derived={"overhead": UNDERLAY_MTU - largest, "expected_overhead": tun.overhead})
+    assert largest == UNDERLAY_MTU - tun.overhead
+    assert learned == UNDERLAY_MTU - tun.overhead
+
+
+@pytest.mark.parametrize("inner_mtu", [1500, 1400])
+@pytest.mark.parametrize("gen", ["iperf3", "netperf"])
+def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, gen, record,
+                                           mtu_table):
+    """2. UDP datagrams that fill an inner MTU of 1500 leave as two fragments each; at inner
+    MTU 1400 nothing is fragmented."""
+    generator = request.getfixturevalue(gen)
+    tun = build(lab, pair, kind, inner_mtu)
+    payload = inner_mtu - 28
+    before = frag_counters(tun)
+    if gen == "iperf3":
+        run = generator.measure(tun.a, tun.b, seconds=3, protocol="udp", bandwidth=UDP_RATE,
+                                blksize=payload)
+    else:
+        run = generator.measure(tun.a, tun.b, seconds=3, test="UDP_STREAM", message_size=payload)
+    d = delta(before, frag_counters(tun))
+    k = per_datagram(d)
+    record(f"{kind} MTU {inner_mtu} {gen} UDP", params={"tunnel": kind, "inner_mtu": inner_mtu,
+                                                        "generator": gen, "payload": payload},
+           samples={"counters": d, "traffic": run.as_record()},
+           derived={"fragments_per_datagram": k, "goodput_bps": run.goodput_bps,
+                    "datagram_loss": run.datagram_loss})
+    traffic = "UDP iperf3 (20 Mbit/s)" if gen == "iperf3" else "UDP netperf (unpaced)"
+    mtu_table.append([kind, inner_mtu, "-", traffic, format_rate(run.goodput_bps),
+                      f"{k:.2f}", f"{(run.datagram_loss or 0):.2%}", d["IpFragCreates"]])
+    if inner_mtu == 1500:
+        assert d["IpFragOKs"] >= 0.9 * run.datagrams_sent - 5, d
+        assert 1.95 <= k <= 2.05, d
+        assert d["IpReasmOKs"] >= 0.9 * d["IpFragOKs"], d
+    else:
+        assert d["IpFragCreates"] == 0 and d["IpReasmReqds"] == 0, d
+
+
+def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3, record,
+                                                mtu_table):
+    """3. With p = 10 % of underlay packets lost, a datagram of k fragments is lost with
+    1 - (1 - p)^k: about 19 % at inner MTU 1500 (k = 2), 10 % at 1400 (k = 1)."""
+    how = random_loss(kernel, pair.a, pair.b, LOSS_PERCENT, IP_PROTOCOL[kind])
+    p = LOSS_PERCENT / 100
+    results = {}
+    for inner_mtu, subnet in ((1500, 100), (1400, 101)):
+        tun = lab.tunnel(pair, kind, inner_mtu=inner_mtu, subnet=subnet,
+                         suffix=f"t{inner_mtu}", vxlan_id=inner_mtu)
+        before = frag_counters(tun)
+        run = iperf3.measure(tun.a, tun.b, seconds=3, protocol="udp", bandwidth=UDP_RATE,
+                             blksize=inner_mtu - 28, port=5201 + inner_mtu)
+        d = delta(before, frag_counters(tun))
+        k = round(per_datagram(d)) or 1
+        expected = 1 - (1 - p) ** k
+        n = run.datagrams_sent
+        sigma = (expected * (1 - expected) / n) ** 0.5
+        results[inner_mtu] = (run, k, expected, sigma)
+        record(f"{kind} MTU {inner_mtu} with {LOSS_PERCENT} % loss",
+               params={"tunnel": kind, "inner_mtu": inner_mtu, "loss_percent": LOSS_PERCENT,
+                       "impairment": how},
+               samples={"counters": d, "traffic": run.as_record()},
+               derived={"fragments_per_datagram": k, "datagram_loss": run.datagram_loss,
+                        "expected_loss": expected, "sigma": sigma},
+               tolerance=max(5 * sigma, 0.02))
+        mtu_table.append([kind, inner_mtu, f"{LOSS_PERCENT} % loss ({how})", "UDP iperf3 (20 Mbit/s)",
+                          format_rate(run.goodput_bps), f"{per_datagram(d):.2f}",
+                          f"{run.datagram_loss:.2%}", d["IpFragCreates"]])
+    for inner_mtu, (run, k, expected, sigma) in results.items():
+        # tolerance: 5 binomial standard deviations, at least 2 percentage points
+        assert abs(run.datagram_loss - expected) <= max(5 * sigma, 0.02), (inner_mtu, k)
+    assert results[1500][1] == 2 and results[1400][1] == 1
+    assert results[1500][0].datagram_loss > results[1400][0].datagram_loss + 0.04
+
+
+CASES = {"1500, GSO/TSO off": (1500, False), "1400": (1400, True), "1500, GSO kept": (1500, True)}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, mtu_table):
+    """4. TCP never sends IP fragments (DF is always set): with inner MTU 1500 the tunnel's
+    too-big check teaches TCP the path MTU; with GSO kept, packets far larger than the MTU
+    enter the tunnel and are segmented, not fragmented."""
+    inner_mtu, gso = CASES[case]
+    tun = build(lab, pair, kind, inner_mtu)
+    if not gso:
+        tun.a.link.offloads(gso=False, tso=False)
+    before = frag_counters(tun)
+    flow = iperf3.start(tun.a, tun.b, seconds=4)
+    try:
+        import time
+
+        time.sleep(1.0)
+        sizes = packet_lengths(tun.a.ns, tun.a.link.name, seconds=1.0)
+        run = flow.wait()
+    except BaseException:
+        flow.stop()
+        raise
+    d = delta(before, frag_counters(tun))
+    pmtu = tun.a.ns.nl.route("get", dst=tun.b.ip4)[0].get_attr("RTA_METRICS")
+    learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
+    l2 = 14 if kind == "vxlan" else 0  # vxlan captures carry the inner Ethernet header
+    largest = max(sizes) - l2 if sizes else 0
+    record(f"{kind} TCP {case}", params={"tunnel": kind, "inner_mtu": inner_mtu, "gso": gso},
+           samples={"counters": d, "captured_sizes_max": largest, "captured": len(sizes),
+                    "learned_path_mtu": learned, "traffic": run.as_record()},
+           derived={"goodput_bps": run.goodput_bps, "largest_packet": largest})
+    mtu_table.append([kind, inner_mtu, "GSO/TSO on" if gso else "GSO/TSO off", "TCP iperf3",
+                      format_rate(run.goodput_bps), "-", "-", d["IpFragCreates"]])
+    assert d["IpFragCreates"] == 0 and d["IpReasmReqds"] == 0, d
+    assert sizes, "tcpdump saw no packets"
+    if gso:
+        assert largest > inner_mtu, "GSO packets larger than the MTU enter the tunnel"
+    else:
+        assert largest <= inner_mtu
+    if inner_mtu == 1500:
+        assert learned == UNDERLAY_MTU - tun.overhead, "the tunnel taught TCP the path MTU"
+    assert run.goodput_bps > 10e6
