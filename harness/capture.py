@@ -1,30 +1,53 @@
-"""Packet sizes seen on a device, from a short tcpdump capture (pcap parsed here)."""
+"""Packet sizes seen on a device, from a tcpdump capture (pcap parsed here).
+
+    with Capture(ns, "kl3fa9-tun") as cap:     # returns once tcpdump listens
+        ... traffic ...
+    cap.lengths                                 # original length of each packet sent
+"""
 
 from __future__ import annotations
 
+import os
+import select
 import struct
 import subprocess
 import time
 
+from .errors import HarnessError
 from .traffic import require_tool
 
 
-def packet_lengths(ns, device: str, seconds: float = 1.0, count: int = 500) -> list[int]:
-    """Original lengths of up to ``count`` packets sent or received on ``device``."""
-    argv = [require_tool("tcpdump", "tcpdump"), "-i", device, "-nn", "-s", "96", "-c", str(count),
-            "-U", "-w", "-", "-Q", "out"]
-    proc = ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(seconds)
-        if proc.poll() is None:
-            proc.terminate()
-        data, _ = proc.communicate(timeout=10)
-    finally:
-        ns.run.forget_process(proc.pid)
-    return parse_pcap(data)
+class Capture:
+    def __init__(self, ns, device: str, count: int = 2000, direction: str = "out"):
+        self.ns, self.device = ns, device
+        self.argv = [require_tool("tcpdump", "tcpdump"), "-i", device, "-nn", "-s", "96",
+                     "-c", str(count), "-U", "-w", "-", "-Q", direction]
+        self.lengths: list[int] = []
+
+    def __enter__(self):
+        self.proc = self.ns.popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        err = b""
+        while b"listening on" not in err:  # tcpdump says so once its socket is bound
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                raise HarnessError(f"tcpdump on {self.device} did not start: {err.decode()[-200:]}")
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.5)
+            if ready:
+                err += os.read(self.proc.stderr.fileno(), 4096)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        data, _ = self.proc.communicate(timeout=30)
+        self.ns.run.forget_process(self.proc.pid)
+        self.lengths = parse_pcap(data)
+        return False
 
 
 def parse_pcap(data: bytes) -> list[int]:
+    """Original packet lengths from a pcap stream."""
     if len(data) < 24:
         return []
     magic = struct.unpack_from("<I", data)[0]

@@ -32,6 +32,15 @@ class Defer:
     def __len__(self):
         return len(self._stack)
 
+    def unwind_one(self) -> list[str]:
+        """Run the newest undo only."""
+        top, self._stack = self._stack[-1:], self._stack[:-1]
+        rest, self._stack = self._stack, top
+        try:
+            return self.unwind()
+        finally:
+            self._stack = rest
+
     def unwind(self) -> list[str]:
         """Run every undo, newest first.  Returns the failures (empty when all went well)."""
         failures = []

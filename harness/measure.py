@@ -146,6 +146,9 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float = 2.0, windo
     seconds = int(warmup + window + 2)
     flow = generator.start(src, dst, seconds, **traffic_kwargs)
     try:
+        from .checkpoint import checkpoint
+
+        checkpoint("traffic-running")
         wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled},
                                warmup, window, wait_on=["bytes"])
         result = flow.wait()

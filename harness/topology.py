@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 
 from . import netns
+from .checkpoint import checkpoint
 from .defer import Defer
 from .errors import HarnessError
 from .units import check_address, check_mtu
@@ -218,6 +219,7 @@ class Lab:
         link_b.up()
         for e in ends:
             e.link.wait_up()
+        checkpoint("topology-built")
         return VethPair(ends[0], ends[1], subnet)
 
     def ifb(self, ns: Namespace, suffix: str = "ifb0", kernel=None) -> Link:
@@ -280,6 +282,9 @@ class Lab:
         return Tunnel(ends[0], ends[1], kind, inner_mtu, pair)
 
     def close(self) -> list[str]:
+        if len(self.defer) > 1:
+            self.defer.unwind_one()  # half-way through the teardown
+            checkpoint("teardown")
         return self.defer.unwind()
 
 
@@ -297,3 +302,8 @@ class Tunnel:
     @property
     def overhead(self) -> int:
         return self.OVERHEAD[self.kind]
+
+    def remove(self) -> None:
+        """Delete both ends now (otherwise they go with their namespaces)."""
+        for end in (self.a, self.b):
+            end.ns.nl.link("del", index=end.link.index)

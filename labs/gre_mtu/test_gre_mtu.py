@@ -8,7 +8,7 @@ a lower inner MTU (1400), or GSO, so that big packets are segmented instead of f
 
 import pytest
 
-from harness.capture import packet_lengths
+from harness.capture import Capture
 from harness.impair import random_loss
 from harness.traffic.ping import largest_unfragmented
 from harness.units import format_rate
@@ -99,6 +99,7 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
     p = LOSS_PERCENT / 100
     results = {}
     for inner_mtu, subnet in ((1500, 100), (1400, 101)):
+        # one tunnel at a time: two GRE devices with the same endpoints and no key clash
         tun = lab.tunnel(pair, kind, inner_mtu=inner_mtu, subnet=subnet,
                          suffix=f"t{inner_mtu}", vxlan_id=inner_mtu)
         before = frag_counters(tun)
@@ -120,6 +121,7 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
         mtu_table.append([kind, inner_mtu, f"{LOSS_PERCENT} % loss ({how})", "UDP iperf3 (20 Mbit/s)",
                           format_rate(run.goodput_bps), f"{per_datagram(d):.2f}",
                           f"{run.datagram_loss:.2%}", d["IpFragCreates"]])
+        tun.remove()
     for inner_mtu, (run, k, expected, sigma) in results.items():
         # tolerance: 5 binomial standard deviations, at least 2 percentage points
         assert abs(run.datagram_loss - expected) <= max(5 * sigma, 0.02), (inner_mtu, k)
@@ -140,16 +142,9 @@ def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, 
     if not gso:
         tun.a.link.offloads(gso=False, tso=False)
     before = frag_counters(tun)
-    flow = iperf3.start(tun.a, tun.b, seconds=4)
-    try:
-        import time
-
-        time.sleep(1.0)
-        sizes = packet_lengths(tun.a.ns, tun.a.link.name, seconds=1.0)
-        run = flow.wait()
-    except BaseException:
-        flow.stop()
-        raise
+    with Capture(tun.a.ns, tun.a.link.name) as cap:  # what the sender puts into the tunnel
+        run = iperf3.measure(tun.a, tun.b, seconds=3)
+    sizes = cap.lengths
     d = delta(before, frag_counters(tun))
     pmtu = tun.a.ns.nl.route("get", dst=tun.b.ip4)[0].get_attr("RTA_METRICS")
     learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
