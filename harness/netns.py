@@ -51,20 +51,7 @@ def create(name: str):
         _create(name, pid=threading.get_native_id())
         return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
 
-    box: dict = {}
-
-    def worker():
-        try:
-            box["value"] = _make()
-        except BaseException as exc:  # noqa: BLE001
-            box["error"] = exc
-
-    t = threading.Thread(target=worker, name=f"netns-create-{name}")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return _in_thread(_make, f"netns-create-{name}")
 
 
 def remove(name: str) -> None:
@@ -84,23 +71,33 @@ def enter(name: str) -> None:
         os.close(fd)
 
 
-def run_in(name: str, fn, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)`` in a thread inside namespace ``name`` and return its result."""
+def _in_thread(fn, thread_name: str):
+    """Call ``fn()`` in a short-lived thread (whose namespace it may change) and return its
+    result, or raise its exception."""
     box: dict = {}
 
     def worker():
         try:
-            enter(name)
-            box["value"] = fn(*args, **kwargs)
+            box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             box["error"] = exc
 
-    t = threading.Thread(target=worker, name=f"netns-{name}")
+    t = threading.Thread(target=worker, name=thread_name)
     t.start()
     t.join()
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def run_in(name: str, fn, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` in a thread inside namespace ``name`` and return its result."""
+
+    def inside():
+        enter(name)
+        return fn(*args, **kwargs)
+
+    return _in_thread(inside, f"netns-{name}")
 
 
 def read_file(name: str, filename: str) -> str:

@@ -41,12 +41,21 @@ def pytest_addoption(parser):
                 help="boot IMAGE with virtme-ng and run this selection inside it")
     g.addoption("--vm-timeout", type=float, default=1800.0,
                 help="seconds a --kernel run may take before it is stopped")
+    g.addoption("--rates", default=None, metavar="R1,R2",
+                help="shaping rates for labs that take them, e.g. 10mbit,100mbit")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires(*features): kernel features a test needs")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     state = _state(config)
+    if config.getoption("rates"):
+        from .units import parse_rate
+
+        try:
+            state["rates"] = [parse_rate(r) for r in config.getoption("rates").split(",")]
+        except HarnessError as exc:
+            raise pytest.UsageError(f"kernel-lab: {exc}") from None
     if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
         config.option.xmlpath = os.path.join(state["run_dir"], "junit.xml")
 
@@ -72,6 +81,14 @@ def _state(config) -> dict:
         config.stash[_STATE] = {"run_id": run_id, "results_root": root,
                                 "run_dir": os.path.join(root, run_id)}
     return config.stash[_STATE]
+
+
+def shaping_rates(config, default: list[str]) -> list[str]:
+    """The rates a lab shapes at: ``--rates`` if given, else the lab's own list."""
+    from .units import rate_label
+
+    rates = _state(config).get("rates")
+    return [rate_label(r) for r in rates] if rates else list(default)
 
 
 # -- fixtures ---------------------------------------------------------------------------------

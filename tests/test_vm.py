@@ -61,13 +61,14 @@ def test_a_run_over_its_timeout_is_stopped(tmp_path):
     assert "exceeded 5 s; stopped" in r.stderr
 
 
-def test_ingress_ifb_passes_inside_the_stock_debian_kernel(tmp_path):
-    """The whole ingress_ifb lab inside the booted kernel: records come back, it passes."""
+def test_labs_pass_inside_the_stock_debian_kernel(tmp_path):
+    """ingress_ifb and gre_mtu inside the booted kernel: records come back, they pass, and the
+    GRE half (which the running kernel may lack) really ran there."""
     image = debian_image()
     release = kernel_release(image)
     r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb", "labs/gre_mtu"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=2400)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     guest = tmp_path / "vmrun" / release
@@ -79,3 +80,6 @@ def test_ingress_ifb_passes_inside_the_stock_debian_kernel(tmp_path):
     shaped = [rec for rec in records if "goodput_error" in rec["derived"]]
     assert shaped and all(rec["verdict"] == "passed" for rec in shaped)
     assert (guest / "junit.xml").exists()
+    gre = [json.loads(p.read_text()) for p in (guest / "gre_mtu").glob("*.json")]
+    assert any(rec["params"].get("tunnel") == "gre" and rec["verdict"] == "passed" for rec in gre)
+    assert (guest / "gre_mtu" / "table.md").exists()
