@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab: setup
-	$(PYTEST) $(LABS)
+	$(PYTEST) $(LABS); status=$$?; $(VENV)/bin/kernel-lab report --write; exit $$status
 
 test: setup
 	$(PYTEST)

@@ -2,7 +2,9 @@
 
     kernel-lab caps [--kernel IMAGE]        what this kernel (and IMAGE's) can do
     kernel-lab run [--kernel IMAGE] LAB...  run labs (pytest) on this kernel or inside IMAGE
-    kernel-lab report [RUN] [--format md|latex|html] [--out DIR]
+    kernel-lab report [RUN ...] [--format md|latex|html] [--out DIR] [--write]
+    kernel-lab baseline save [RUN] [--name NAME]
+    kernel-lab compare [RUN] --baseline NAME
     kernel-lab sweep [--dry-run]            remove what dead runs left behind
     kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB]   labs x kernels, one table
 """
@@ -67,20 +69,59 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import render_run, resolve_run
+    from .report import load_runs, render, resolve_run, write_report
 
-    run_dir = resolve_run(args.results, args.run)
-    text = render_run(run_dir, fmt=args.format)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        ext = {"md": "md", "latex": "tex", "html": "html"}[args.format]
-        path = os.path.join(args.out, f"report.{ext}")
-        with open(path, "w") as f:
-            f.write(text)
-        print(f"wrote {path}")
-    else:
-        print(text)
+    folders = [resolve_run(args.results, r) for r in (args.runs or [None])]
+    runs = load_runs(folders)
+    if not any(run.records for run in runs):
+        problems = [p for run in runs for p in run.problems]
+        raise HarnessError(f"no records in {', '.join(folders)}"
+                           + (f" ({problems[0]})" if problems else ""))
+    out = args.out or (folders[0] if args.write else None)
+    if out:
+        paths = write_report(runs, out, formats=(args.format,) if args.out else ("md", "html"))
+        for key, path in paths.items():
+            for p in path if isinstance(path, list) else [path]:
+                print(f"wrote {p}")
+    if not args.out:
+        print(render(runs, fmt=args.format))
     return 0
+
+
+def _run_records(results: str, run: str) -> tuple[str, list]:
+    from .report import resolve_run
+    from .results import load_records
+
+    folder = resolve_run(results, run)
+    records, problems = load_records(folder)
+    for p in problems:
+        print(f"kernel-lab: skipped file: {p}", file=sys.stderr)
+    return folder, records
+
+
+def cmd_baseline(args) -> int:
+    from . import baseline
+
+    folder, records = _run_records(args.results, args.run)
+    name = args.name or os.path.basename(os.path.realpath(folder))
+    path = baseline.save(records, args.results, name, source=os.path.realpath(folder))
+    print(f"saved baseline {name}: {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from . import baseline
+
+    _, records = _run_records(args.results, args.run)
+    base = baseline.load(args.results, args.baseline)
+    changes = baseline.compare(records, base)
+    if not changes:
+        raise HarnessError(f"nothing in common between the run and baseline {args.baseline}")
+    print(baseline.render(changes))
+    bad = baseline.regressions(changes)
+    print(f"{len(bad)} regression(s) against baseline {args.baseline}" if bad
+          else f"no regression against baseline {args.baseline}")
+    return 1 if bad else 0
 
 
 def cmd_run(args) -> int:
@@ -118,11 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="remove what dead runs left")
     s.add_argument("--dry-run", action="store_true")
     s.set_defaults(func=cmd_sweep)
-    r = sub.add_parser("report", help="tables from a run's records")
-    r.add_argument("run", nargs="?", help="run id or folder (default: latest)")
+    r = sub.add_parser("report", help="tables and plots from runs' records")
+    r.add_argument("runs", nargs="*", help="run ids or folders (default: latest); several "
+                                           "runs are shown side by side")
     r.add_argument("--format", choices=["md", "latex", "html"], default="md")
-    r.add_argument("--out", help="write into this folder instead of printing")
+    r.add_argument("--out", help="write report.<ext> and the plots into this folder")
+    r.add_argument("--write", action="store_true",
+                   help="also write report.md, report.html and plots into the (first) run folder")
     r.set_defaults(func=cmd_report)
+    b = sub.add_parser("baseline", help="keep a run's figures as a baseline")
+    bsub = b.add_subparsers(dest="action", required=True)
+    bs = bsub.add_parser("save")
+    bs.add_argument("run", nargs="?", help="run id or folder (default: latest)")
+    bs.add_argument("--name", help="baseline name (default: the run id)")
+    bs.set_defaults(func=cmd_baseline)
+    c2 = sub.add_parser("compare", help="compare a run with a baseline; non-zero on regression")
+    c2.add_argument("run", nargs="?", help="run id or folder (default: latest)")
+    c2.add_argument("--baseline", required=True)
+    c2.set_defaults(func=cmd_compare)
     u = sub.add_parser("run", help="run labs with pytest")
     u.add_argument("labs", nargs="+")
     u.add_argument("--kernel", help="boot this kernel image with virtme-ng and run inside it")

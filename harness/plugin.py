@@ -43,6 +43,16 @@ def pytest_addoption(parser):
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",
                 help="shaping rates for labs that take them, e.g. 10mbit,100mbit")
+    g.addoption("--nic", default=None, metavar="IFACE",
+                help="a real NIC for labs that use one (the `nic` fixture); never implied")
+    g.addoption("--force-nic", action="store_true",
+                help="allow --nic to take the interface with the default route or the machine's address")
+    g.addoption("--repeat", type=int, default=1, metavar="N",
+                help="run each test N times; records keep every sample, reports give the spread")
+    g.addoption("--retries", type=int, default=0, metavar="N",
+                help="retry a failed test up to N times; a pass on retry is labelled flaky")
+    g.addoption("--baseline", default=None, metavar="NAME",
+                help="compare this run with results/baselines/NAME.json; a regression fails the run")
 
 
 def pytest_configure(config):
@@ -81,6 +91,19 @@ def _state(config) -> dict:
         config.stash[_STATE] = {"run_id": run_id, "results_root": root,
                                 "run_dir": os.path.join(root, run_id)}
     return config.stash[_STATE]
+
+
+def pytest_generate_tests(metafunc):
+    n = metafunc.config.getoption("repeat")
+    if n > 1:
+        metafunc.fixturenames.append("kl_repeat")
+        metafunc.parametrize("kl_repeat", range(n), ids=[f"r{i}" for i in range(n)])
+
+
+@pytest.fixture
+def kl_repeat(request):
+    """The repetition index under ``--repeat N``."""
+    return request.param
 
 
 def shaping_rates(config, default: list[str]) -> list[str]:
@@ -196,6 +219,23 @@ def ifb(lab, kernel, pair):
     return lab.ifb(pair.b.ns, kernel=kernel)
 
 
+@pytest.fixture
+def nic(request, lab):
+    """Name: nic. Scope: function. Depends: lab. The NIC named with ``--nic``, moved into a lab
+    namespace for the test and given back after (see harness.nic).  Tests that use it are for
+    machines with a NIC to spare: without ``--nic`` they are not collected as runnable."""
+    from pyroute2 import IPRoute
+
+    from .nic import borrow
+
+    name = request.config.getoption("nic")
+    if not name:
+        pytest.skip("no --nic IFACE given (a real NIC is used only when named)")
+    ns = lab.namespace("nic")
+    with IPRoute() as ipr:
+        return borrow(ipr, name, ns, lab.defer, force=request.config.getoption("force_nic"))
+
+
 @pytest.fixture(scope="session")
 def iperf3(run):
     """Name: iperf3. Scope: session. Depends: run. iperf3 through the PyPI wrapper."""
@@ -264,7 +304,9 @@ def record(request):
 
 
 _RECORDS = pytest.StashKey[list]()
+_RETRIED = pytest.StashKey[int]()
 _FIRST_TEST: list = []
+_FLAKY: list = []
 _STARTED = pytest.StashKey[str]()
 _OUTCOME = pytest.StashKey[str]()
 
@@ -328,12 +370,73 @@ def _write_records(item):
         return
     ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
     verdict = item.stash.get(_OUTCOME, "passed")
+    if verdict == "passed" and item.stash.get(_RETRIED, 0):
+        verdict = "flaky"
     for i, entry in enumerate(entries):
         rec.write(_lab_of(item), item.nodeid, i, entry, verdict, item.stash.get(_STARTED, ""), ended)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """``--retries N``: run a failed test again (NIPA's retry); pass on retry = flaky."""
+    retries = item.config.getoption("retries")
+    if not retries:
+        return None
+    from _pytest.runner import runtestprotocol
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for attempt in range(retries + 1):
+        item.stash[_RETRIED] = attempt
+        item.stash[_OUTCOME] = "passed"
+        last = attempt == retries
+        # between attempts tear down the test itself only (its parent stays set up)
+        reports = runtestprotocol(item, nextitem=nextitem if last else item.parent, log=False)
+        failed = any(r.failed for r in reports)
+        if not failed or last:
+            break
+        item._initrequest()  # fresh fixtures for the next attempt
+    if not failed and attempt:
+        _FLAKY.append(f"{item.nodeid} (passed on attempt {attempt + 1})")
+        for r in reports:
+            r.user_properties.append(("flaky", attempt))
+    for r in reports:
+        item.ihook.pytest_runtest_logreport(report=r)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_sessionfinish(session, exitstatus):
+    st = session.config.stash.get(_STATE, {})
+    name = session.config.getoption("baseline")
+    if not name or "recorder" not in st:
+        return
+    from . import baseline
+    from .results import load_records
+
+    try:
+        changes = baseline.compare(load_records(st["recorder"].run_dir)[0],
+                                   baseline.load(st["results_root"], name))
+    except HarnessError as exc:
+        st["baseline_text"] = f"kernel-lab: {exc}"
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
+    bad = baseline.regressions(changes)
+    st["baseline_text"] = baseline.render(changes) + (
+        f"\n{len(bad)} regression(s) against baseline {name}" if bad
+        else f"\nno regression against baseline {name}")
+    if bad and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter, config):
     st = config.stash.get(_STATE, {})
+    if _FLAKY:
+        terminalreporter.write_sep("=", "kernel-lab: flaky (failed, then passed on retry)")
+        for line in _FLAKY:
+            terminalreporter.write_line(line)
+    if st.get("baseline_text"):
+        terminalreporter.write_sep("=", "kernel-lab: comparison with the baseline")
+        terminalreporter.write_line(st["baseline_text"])
     if "recorder" not in st:
         return
     from .report import render_run

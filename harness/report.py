@@ -1,77 +1,61 @@
-"""Tables from result records (never re-runs anything).
+"""Slide-ready tables and plots from result records (never re-runs anything).
 
-``render_run(run_dir, fmt)`` gives one table per lab: what was configured, what was measured,
-the error against the expectation, the tolerance and the verdict.  Formats are tabulate's:
-``md`` (GitHub Markdown), ``latex`` (booktabs), ``html``.
+    kernel-lab report [RUN ...] --format md|latex|html [--out DIR]
+
+One table per lab.  For one run: configured versus measured, error, tolerance, repeats as
+median and min-max, verdict.  For several runs (or kernels): one column per run, side by side.
+``md`` is GitHub Markdown, ``latex`` one beamer frame per lab (booktabs), ``html`` a single
+self-contained page with the tables and the plots (PNG, inlined).
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import os
+import statistics
 from collections import defaultdict
 
 from tabulate import tabulate
 
+from .errors import HarnessError
 from .results import load_records
 from .units import format_rate
 
 FORMATS = {"md": "github", "latex": "latex_booktabs", "html": "html"}
 
 
-def _fmt_pct(x):
-    return "" if x is None else f"{x * 100:+.2f} %"
+# -- loading ------------------------------------------------------------------------------------
+class Run:
+    """The records of one run folder (a ``--kernel`` run's guest folder counts as its own run)."""
+
+    def __init__(self, folder: str, records: list[dict], problems: list[str]):
+        self.folder, self.records, self.problems = folder, records, problems
+        k = records[0].get("kernel", {}) if records else {}
+        self.release = k.get("release", "?")
+        self.where = k.get("where", "?")
+        self.run_id = records[0].get("run_id", os.path.basename(folder)) if records else os.path.basename(folder)
+
+    @property
+    def label(self) -> str:
+        return f"{self.release} ({self.where})"
 
 
-def _fmt_rate(x):
-    return "" if x in (None, "") else format_rate(float(x))
-
-
-def rows_for(records: list[dict]) -> tuple[list[str], list[list]]:
-    headers = ["test", "parameters", "configured", "expected goodput", "goodput", "error",
-               "kernel counter", "counter error", "tolerance", "verdict"]
-    rows = []
-    for r in sorted(records, key=lambda r: (r["test_id"], r.get("measurement", 0))):
-        d, p = r.get("derived", {}), r.get("params", {})
-        params = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("rate",))
-        tol = r.get("tolerance")
-        rows.append([
-            r.get("name") or r["test_id"].split("::")[-1], params,
-            _fmt_rate(d.get("configured_bps")), _fmt_rate(d.get("expected_goodput_bps")),
-            _fmt_rate(d.get("goodput_bps")), _fmt_pct(d.get("goodput_error")),
-            _fmt_rate(d.get("counter_rate_bps")), _fmt_pct(d.get("counter_error")),
-            "" if tol is None else f"±{tol * 100:.2g} %", r.get("verdict", ""),
-        ])
-    # drop columns that no record fills
-    keep = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]
-    return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
-
-
-def render_records(records: list[dict], fmt: str = "md") -> str:
-    by_lab = defaultdict(list)
-    for r in records:
-        by_lab[r["lab"]].append(r)
-    out = []
-    for lab in sorted(by_lab):
-        recs = by_lab[lab]
-        k = recs[0].get("kernel", {})
-        title = f"{lab} - kernel {k.get('release', '?')} ({k.get('where', '?')})"
-        headers, rows = rows_for(recs)
-        table = tabulate(rows, headers=headers, tablefmt=FORMATS[fmt])
-        if fmt == "md":
-            out.append(f"### {title}\n\n{table}\n")
-        elif fmt == "latex":
-            out.append(f"% {title}\n{table}\n")
-        else:
-            out.append(f"<h3>{title}</h3>\n{table}\n")
-    return "\n".join(out)
-
-
-def render_run(run_dir: str, fmt: str = "md") -> str:
-    records, problems = load_records(run_dir)
-    text = render_records(records, fmt)
-    if problems:
-        text += "\n" + "\n".join(f"skipped file: {p}" for p in problems)
-    return text
+def load_runs(folders: list[str]) -> list[Run]:
+    """Each folder is a run; a folder whose records sit in kernel sub-folders gives one run per
+    kernel."""
+    runs = []
+    for folder in folders:
+        records, problems = load_records(folder)
+        groups = defaultdict(list)
+        for r in records:
+            groups[(r.get("run_id"), r.get("kernel", {}).get("release"),
+                    r.get("kernel", {}).get("where"))].append(r)
+        if not groups:
+            runs.append(Run(folder, [], problems))
+        for i, (_, recs) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+            runs.append(Run(folder, recs, problems if i == 0 else []))
+    return runs
 
 
 def resolve_run(results_root: str, run: str | None) -> str:
@@ -81,6 +65,176 @@ def resolve_run(results_root: str, run: str | None) -> str:
     candidate = os.path.join(results_root, run or "latest")
     if os.path.isdir(candidate):
         return os.path.realpath(candidate)
-    from .errors import HarnessError
-
     raise HarnessError(f"no run {run or 'latest'} under {results_root}")
+
+
+# -- aggregation ----------------------------------------------------------------------------------
+def verdict_of(records: list[dict]) -> str:
+    verdicts = {r.get("verdict", "?") for r in records}
+    for v in ("failed", "flaky", "skipped"):
+        if v in verdicts:
+            return v
+    return verdicts.pop() if len(verdicts) == 1 else "mixed"
+
+
+def spread(values: list[float], fmt) -> str:
+    values = [v for v in values if isinstance(v, (int, float))]
+    if not values:
+        return ""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(values))} - {fmt(max(values))})"
+
+
+def pct(x) -> str:
+    return f"{x * 100:+.2f} %"
+
+
+def rate(x) -> str:
+    return format_rate(float(x))
+
+
+def by_measurement(records: list[dict]) -> dict:
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["lab"], r.get("name") or r["test_id"].split("::")[-1])].append(r)
+    return groups
+
+
+def _values(recs, key):
+    return [r.get("derived", {}).get(key) for r in recs]
+
+
+def single_run_rows(records: list[dict]) -> tuple[list[str], list[list]]:
+    headers = ["measurement", "parameters", "configured", "expected goodput", "goodput",
+               "goodput error", "kernel counter", "counter error", "other", "tolerance", "n",
+               "verdict"]
+    rows = []
+    for (_, name), recs in sorted(by_measurement(records).items()):
+        d0, p0 = recs[0].get("derived", {}), recs[0].get("params", {})
+        params = ", ".join(f"{k}={v}" for k, v in p0.items())
+        other = []
+        for key, fmt in (("fragments_per_datagram", lambda x: f"{x:.2f}"),
+                         ("datagram_loss", lambda x: f"{x:.2%}"),
+                         ("expected_loss", lambda x: f"{x:.2%}"),
+                         ("overhead", lambda x: f"{x} B")):
+            if isinstance(d0.get(key), (int, float)):
+                other.append(f"{key.replace('_', ' ')} {spread(_values(recs, key), fmt)}")
+        tol = recs[0].get("tolerance")
+        rows.append([
+            name, params,
+            spread(_values(recs, "configured_bps"), rate),
+            spread(_values(recs, "expected_goodput_bps"), rate),
+            spread(_values(recs, "goodput_bps"), rate),
+            spread(_values(recs, "goodput_error"), pct),
+            spread(_values(recs, "counter_rate_bps"), rate),
+            spread(_values(recs, "counter_error"), pct),
+            "; ".join(other),
+            "" if tol is None else f"±{tol * 100:.2g} %",
+            len(recs), verdict_of(recs),
+        ])
+    keep = [i for i in range(len(headers)) if i in (0, 10, 11) or any(row[i] for row in rows)]
+    return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
+def comparison_rows(runs: list[Run], lab: str) -> tuple[list[str], list[list]]:
+    headers = ["measurement"] + [r.label for r in runs]
+    keys = sorted({name for run in runs for (lb, name) in by_measurement(run.records) if lb == lab})
+    rows = []
+    for name in keys:
+        row = [name]
+        for run in runs:
+            recs = by_measurement(run.records).get((lab, name), [])
+            if not recs:
+                row.append("")
+                continue
+            cell = []
+            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_bps")):
+                cell.append(spread(_values(recs, "goodput_bps"), rate))
+            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_error")):
+                cell.append(spread(_values(recs, "goodput_error"), pct))
+            if any(isinstance(v, (int, float)) for v in _values(recs, "datagram_loss")):
+                cell.append("loss " + spread(_values(recs, "datagram_loss"), lambda x: f"{x:.2%}"))
+            cell.append(verdict_of(recs))
+            row.append(", ".join(cell))
+        rows.append(row)
+    return headers, rows
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def labs_of(runs: list[Run]) -> list[str]:
+    return sorted({r["lab"] for run in runs for r in run.records})
+
+
+def tables(runs: list[Run]) -> list[tuple[str, list[str], list[list]]]:
+    out = []
+    for lab in labs_of(runs):
+        present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
+        if len(present) == 1:
+            headers, rows = single_run_rows([r for r in present[0].records if r["lab"] == lab])
+            title = f"{lab} - kernel {present[0].label}"
+        else:
+            headers, rows = comparison_rows(present, lab)
+            title = f"{lab} - {len(present)} runs side by side"
+        out.append((title, headers, rows))
+    return out
+
+
+def _latex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\~{}"),
+                 ("^", r"\^{}"), ("±", r"$\pm$")):
+        s = s.replace(a, b)
+    return s
+
+
+def render(runs: list[Run], fmt: str = "md", plots: dict[str, str] | None = None) -> str:
+    """The report as text: Markdown, a LaTeX beamer fragment, or a whole HTML page."""
+    parts = []
+    for title, headers, rows in tables(runs):
+        if fmt == "md":
+            parts.append(f"### {title}\n\n{tabulate(rows, headers=headers, tablefmt='github')}\n")
+        elif fmt == "latex":
+            body = tabulate([[_latex_escape(str(c)) for c in row] for row in rows],
+                            headers=[_latex_escape(h) for h in headers], tablefmt="latex_booktabs")
+            parts.append(f"\\begin{{frame}}{{{_latex_escape(title)}}}\n\\tiny\n"
+                         f"\\resizebox{{\\textwidth}}{{!}}{{%\n{body}}}\n\\end{{frame}}\n")
+        else:
+            parts.append(f"<h2>{html.escape(title)}</h2>\n"
+                         f"{tabulate(rows, headers=headers, tablefmt='html')}\n")
+    problems = [p for run in runs for p in run.problems]
+    if fmt == "md":
+        return "\n".join(parts) + "".join(f"\nskipped file: {p}" for p in problems)
+    if fmt == "latex":
+        return "\n".join(parts) + "".join(f"% skipped file: {_latex_escape(p)}\n" for p in problems)
+    images = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(open(path, "rb").read()).decode()}"><figcaption>{html.escape(name)}'
+        f"</figcaption></figure>\n" for name, path in (plots or {}).items())
+    notes = "".join(f"<p class=problem>skipped file: {html.escape(p)}</p>\n" for p in problems)
+    return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kernel-lab report</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+            "margin-bottom:2em}td,th{border:1px solid #999;padding:4px 8px;font-size:13px}"
+            "th{background:#e8eef7}img{max-width:900px}.problem{color:#a00}</style></head><body>"
+            f"<h1>kernel-lab report</h1>\n{''.join(parts)}{images}{notes}</body></html>\n")
+
+
+def render_run(run_dir: str, fmt: str = "md") -> str:
+    return render(load_runs([run_dir]), fmt)
+
+
+def write_report(runs: list[Run], out_dir: str, formats=("md", "html", "latex")) -> dict:
+    """Write report.md/.html/.tex and the PNG plots into ``out_dir``; returns the paths."""
+    from .plots import make_plots
+
+    os.makedirs(out_dir, exist_ok=True)
+    plots = make_plots(runs, out_dir)
+    paths = {"plots": list(plots.values())}
+    for fmt in formats:
+        ext = {"md": "md", "latex": "tex", "html": "html"}[fmt]
+        path = os.path.join(out_dir, f"report.{ext}")
+        with open(path, "w") as f:
+            f.write(render(runs, fmt, plots))
+        paths[fmt] = path
+    return paths

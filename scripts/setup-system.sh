@@ -12,6 +12,8 @@ PACKAGES=(
     qemu-system-x86 linux-image-amd64 busybox-static
     # the OVS labs
     openvswitch-switch
+    # reports: the LaTeX (beamer) output is compiled and the HTML page screenshotted in tests
+    texlive-latex-recommended texlive-pictures chromium
 )
 
 missing=()
