@@ -48,7 +48,7 @@ def key_figures(records: list[dict]) -> str:
     base = [r["derived"]["goodput_bps"] for r in records if r.get("derived", {}).get("baseline")]
     parts = []
     if errors:
-        parts.append(f"median |error| {statistics.median(errors) * 100:.2f} %, "
+        parts.append(f"median abs. error {statistics.median(errors) * 100:.2f} %, "
                      f"max {max(errors) * 100:.2f} %")
     if base:
         parts.append(f"veth {format_rate(base[0])}")
