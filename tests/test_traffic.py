@@ -41,3 +41,14 @@ def test_udp_through_iperf3_reports_datagrams(pair, iperf3):
     r = iperf3.measure(pair.a, pair.b, seconds=1, protocol="udp", bandwidth=50_000_000)
     assert r.protocol == "udp" and r.datagrams_sent > 1000
     assert 0 <= r.datagram_loss < 0.5
+
+
+def test_a_libiperf_warning_ahead_of_the_json_is_kept_apart():
+    from harness.traffic._iperf3_child import split_warning
+
+    text = ("warning: UDP block size 1472 exceeds TCP MSS 1424, may result in fragmentation / "
+            'drops\n{"start": {"version": "iperf 3.12"}}')
+    data, warning = split_warning(text)
+    assert data == '{"start": {"version": "iperf 3.12"}}'
+    assert warning.startswith("warning: UDP block size 1472")
+    assert split_warning('{"a": 1}') == ('{"a": 1}', None)

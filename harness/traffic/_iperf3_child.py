@@ -10,6 +10,15 @@ import os
 import sys
 
 
+def split_warning(data: str) -> tuple[str, str | None]:
+    """libiperf may print a warning ahead of its JSON (e.g. "UDP block size 1472 exceeds TCP
+    MSS 1424" once the control connection learned a smaller path MTU): (json, warning)."""
+    if data and not data.lstrip().startswith("{") and "{" in data:
+        head, rest = data.split("{", 1)
+        return "{" + rest, head.strip()
+    return data, None
+
+
 def main():
     ns, role, opts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     from harness import netns
@@ -17,6 +26,19 @@ def main():
     # the main thread itself must be in the namespace: libiperf opens its sockets from it
     netns.enter(ns)
     import iperf3
+    import iperf3.iperf3 as wrapper
+
+    # the wrapper parses what libiperf printed: keep the JSON, and any warning beside it
+    warnings = []
+    read_pipe = wrapper.read_pipe
+
+    def read_json(pipe_out):
+        data, warning = split_warning(read_pipe(pipe_out))
+        if warning:
+            warnings.append(warning)
+        return data
+
+    wrapper.read_pipe = read_json
 
     out = os.fdopen(os.dup(1), "w")
     if role == "server":
@@ -42,6 +64,8 @@ def main():
         res = c.run()
     data = res.json if res is not None else {"error": "no result"}
     data.setdefault("_version", getattr(res, "version", "") if res is not None else "")
+    if warnings:
+        data["_warnings"] = warnings
     out.write(json.dumps(data))
     out.flush()
 
