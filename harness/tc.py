@@ -197,7 +197,7 @@ def qdisc_drops(dev: Link) -> int:
 
 def mirred_stats(dev: Link, parent: int = INGRESS) -> dict:
     """Packets and bytes counted by the mirred actions of ``dev``'s filters under ``parent``."""
-    total = {"packets": 0, "bytes": 0, "targets": []}
+    total = {"packets": 0, "bytes": 0, "drops": 0, "targets": []}
     for msg in dev.ns.nl.get_filters(index=dev.index, parent=parent):
         opts = msg.get_attr("TCA_OPTIONS")
         acts = opts.get_attr("TCA_U32_ACT") if opts else None
@@ -206,9 +206,11 @@ def mirred_stats(dev: Link, parent: int = INGRESS) -> dict:
         for _, act in acts["attrs"]:
             if act.get_attr("TCA_ACT_KIND") != "mirred":
                 continue
-            st = act.get_attr("TCA_ACT_STATS").get_attr("TCA_STATS_BASIC")
+            stats = act.get_attr("TCA_ACT_STATS")
+            st = stats.get_attr("TCA_STATS_BASIC")
             total["packets"] += st["packets"]
             total["bytes"] += st["bytes"]
+            total["drops"] += (stats.get_attr("TCA_STATS_QUEUE") or {}).get("drops", 0)
             parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
             total["targets"].append(parms["ifindex"])
     return total

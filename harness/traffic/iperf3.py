@@ -118,8 +118,18 @@ class Iperf3:
         client = self._spawn(src.ns, "client", opts)
         return Iperf3Flow(self.run, server, client, protocol, seconds)
 
-    def measure(self, src, dst, seconds: float, **kwargs) -> TrafficResult:
-        return self.start(src, dst, seconds, **kwargs).wait()
+    def measure(self, src, dst, seconds: float, tool_retries: int = 0, **kwargs) -> TrafficResult:
+        """Run a flow to completion.  ``tool_retries``: run again when iperf3 itself fails (its
+        control connection can time out on a deliberately lossy path); the attempts are kept
+        in the result's raw data."""
+        for attempt in range(tool_retries + 1):
+            try:
+                result = self.start(src, dst, seconds, **kwargs).wait()
+                result.raw["_attempts"] = attempt + 1
+                return result
+            except HarnessError:
+                if attempt == tool_retries:
+                    raise
 
     @staticmethod
     def version() -> str:
