@@ -21,6 +21,23 @@ def make_plots(runs, out_dir: str) -> dict[str, str]:
     return plots
 
 
+def _save(fig, path) -> bool:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _grouped_bars(ax, groups: list, series: dict, fontsize=None) -> None:
+    """One bar per series in each group; ``series`` maps a label to {group: value}."""
+    width = 0.8 / max(len(series), 1)
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([j + i * width for j in range(len(groups))], [values.get(g, 0) for g in groups],
+               width, label=label)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(groups))], groups,
+                  fontsize=fontsize)
+
+
 def shaping(runs, path) -> bool:
     """Measured versus configured rate, kernel counter and goodput/expected, with the band."""
     pts = [(run.label, r) for run in runs for r in run.records
@@ -48,10 +65,7 @@ def shaping(runs, path) -> bool:
     ax.set(xscale="log", yscale="log", xlabel="configured rate (bit/s)",
            ylabel="measured rate (bit/s)", title="Shaping: measured versus configured")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def per_kernel(runs, path) -> bool:
@@ -70,17 +84,11 @@ def per_kernel(runs, path) -> bool:
     labels = sorted({k for d in data.values() for k in d})
     labs = sorted(data)
     fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / max(len(labels), 1)
-    for i, label in enumerate(labels):
-        ax.bar([j + i * width for j in range(len(labs))], [data[lab].get(label, 0) for lab in labs],
-               width, label=label)
-    ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(labs))], labs)
+    _grouped_bars(ax, labs, {label: {lab: data[lab].get(label, 0) for lab in labs}
+                             for label in labels})
     ax.set(ylabel="median |goodput error| (%)", title="Per kernel")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def tunnel_mtu(runs, path) -> bool:
@@ -105,14 +113,7 @@ def tunnel_mtu(runs, path) -> bool:
     a1.set(xlabel="inner MTU", ylabel="IP fragments per UDP datagram", title="Fragmentation")
     a1.legend(fontsize=7)
     cases = sorted({c for v in tcp.values() for c in v})
-    width = 0.8 / max(len(tcp), 1)
-    for i, (key, vals) in enumerate(sorted(tcp.items())):
-        a2.bar([j + i * width for j in range(len(cases))], [vals.get(c, 0) for c in cases], width,
-               label=key)
-    a2.set_xticks([j + width * (len(tcp) - 1) / 2 for j in range(len(cases))], cases, fontsize=8)
+    _grouped_bars(a2, cases, dict(sorted(tcp.items())), fontsize=8)
     a2.set(ylabel="TCP throughput (Mbit/s)", title="Segmentation vs fragmentation")
     a2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
