@@ -3,7 +3,7 @@
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.kernel-lab-installed
-LABS    ?= labs/ingress_ifb
+LABS    ?= labs
 PYTEST  := $(VENV)/bin/pytest
 
 .PHONY: setup system venv lab test bench clean-results sweep

@@ -64,6 +64,7 @@ FEATURES = {f.name: f for f in [
     Feature("matchall", "CONFIG_NET_CLS_MATCHALL", "cls_matchall", "filter", "matchall"),
     Feature("cgroup", "CONFIG_NET_CLS_CGROUP", "cls_cgroup", "filter", "cgroup",
             describe="cgroup classifier"),
+    Feature("fw", "CONFIG_NET_CLS_FW", "cls_fw", "filter", "fw", describe="fw (mark) classifier"),
     Feature("cls_bpf", "CONFIG_NET_CLS_BPF", "cls_bpf", "filter", "bpf"),
     Feature("mirred", "CONFIG_NET_ACT_MIRRED", "act_mirred", "action", "mirred"),
     Feature("police", "CONFIG_NET_ACT_POLICE", "act_police", "action", "police"),

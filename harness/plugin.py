@@ -407,6 +407,11 @@ def pytest_runtest_protocol(item, nextitem):
 
 def pytest_sessionfinish(session, exitstatus):
     st = session.config.stash.get(_STATE, {})
+    if "run" in st:
+        from . import summary
+
+        for table in summary.filled():
+            table.write(st["run"].results_dir)
     name = session.config.getoption("baseline")
     if not name or "recorder" not in st:
         return
@@ -437,6 +442,11 @@ def pytest_terminal_summary(terminalreporter, config):
     if st.get("baseline_text"):
         terminalreporter.write_sep("=", "kernel-lab: comparison with the baseline")
         terminalreporter.write_line(st["baseline_text"])
+    from . import summary
+
+    for table in summary.filled():
+        terminalreporter.write_sep("=", f"{table.lab}: {table.title}")
+        terminalreporter.write_line(table.render())
     if "recorder" not in st:
         return
     from .report import render_run

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 from . import netns
@@ -110,6 +112,18 @@ def sweep_prefix(prefix: str, record: dict | None = None) -> list[str]:
             removed.append(f"netns {name}")
         except OSError:
             pass
+    state = os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")  # e.g. private OVS databases
+    if os.path.isdir(state):
+        from .cgroups import mounts_under, remove_mount
+
+        for mountpoint in mounts_under(state):  # e.g. a net_cls mount (processes are gone)
+            try:
+                remove_mount(mountpoint)
+                removed.append(f"mount {mountpoint}")
+            except (OSError, subprocess.CalledProcessError):
+                subprocess.run(["umount", "-l", mountpoint], capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+        removed.append(f"state {state}")
     with IPRoute() as ipr:
         for link in ipr.get_links():
             ifname = link.get_attr("IFLA_IFNAME")

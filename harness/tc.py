@@ -159,6 +159,52 @@ def classify_dport(dev: Link, port: int, classid: int, prio: int = 1) -> None:
                  keys=["0x00060000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"])
 
 
+def skbedit_dport(dev: Link, port: int, prio: int, priority: int | None = None,
+                  mark: int | None = None) -> None:
+    """Before the root qdisc sees them (clsact egress), packets to TCP port ``port`` get their
+    skb priority and/or mark set by an skbedit action:
+    ``u32 match ip dport P action skbedit priority 1:10 mark 0x20``."""
+    nl = dev.ns.nl
+    if "clsact" not in [kind for kind, _ in qdiscs(dev)]:
+        nl.tc("add", "clsact", dev.index)
+    action = {"kind": "skbedit"}
+    if priority is not None:
+        action["priority"] = priority
+    if mark is not None:
+        action.update(mark=mark, mask=0xFFFFFFFF)
+    nl.tc("add-filter", "u32", dev.index, parent=TC_H_CLSACT_EGRESS, prio=prio,
+          protocol=ETH_P_IP, target=handle(1, 1),
+          keys=["0x00060000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"], action=[action])
+
+
+def classify_mark(dev: Link, mark: int, classid: int, prio: int = 1) -> None:
+    """The fw classifier on the root HTB: ``handle MARK fw classid C``."""
+    dev.ns.nl.tc("add-filter", "fw", dev.index, parent=handle(1), prio=prio, handle=mark,
+                 classid=classid, protocol=ETH_P_ALL)
+
+
+def classify_cgroup(dev: Link, prio: int = 1) -> None:
+    """The cgroup classifier on the root HTB: the class is the sending socket's net_cls
+    classid.  (pyroute2 has no cls_cgroup module; the filter needs a handle and an empty
+    TCA_OPTIONS, so the request is built from a bare tcmsg.)"""
+    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
+    from pyroute2.netlink.rtnl import RTM_NEWTFILTER
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
+    m = tcmsg()
+    m["index"], m["parent"], m["handle"] = dev.index, handle(1), 1
+    m["info"] = (prio << 16) | socket.htons(ETH_P_ALL)
+    m["attrs"] = [["TCA_KIND", "cgroup"], ["TCA_OPTIONS", ""]]
+    m["header"]["type"] = RTM_NEWTFILTER
+    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    dev.ns.nl.nlm_request_batch([m])
+
+
+def filter_kinds(dev: Link, parent: int) -> list[str]:
+    """The kinds of the filters under ``parent``, as the kernel lists them."""
+    return [m.get_attr("TCA_KIND") for m in dev.ns.nl.get_filters(index=dev.index, parent=parent)]
+
+
 def _stats(msg) -> dict:
     s2 = msg.get_attr("TCA_STATS2")
     basic = dict(s2.get_attr("TCA_STATS_BASIC")) if s2 else {}

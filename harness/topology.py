@@ -92,9 +92,16 @@ class Namespace:
                     out[proto.rstrip(":") + n] = int(v)
         return out
 
-    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        """Start a program inside the namespace; the run records its PID for the sweeper."""
-        proc = subprocess.Popen(argv, preexec_fn=lambda: netns.enter(self.name), **kwargs)
+    def popen(self, argv: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
+        """Start a program inside the namespace (then run ``preexec_fn`` in the child, e.g. to
+        join a cgroup); the run records its PID for the sweeper."""
+
+        def setup():
+            netns.enter(self.name)
+            if preexec_fn is not None:
+                preexec_fn()
+
+        proc = subprocess.Popen(argv, preexec_fn=setup, **kwargs)
         self.run.add_process(proc.pid, " ".join(argv[:2]))
         return proc
 
@@ -196,8 +203,9 @@ class Lab:
         return Namespace(self.run, suffix, self.defer)
 
     def veth_pair(self, a: Namespace, b: Namespace, mtu: int = 1500, subnet: int | None = None,
-                  names: tuple[str, str] = ("va", "vb")) -> VethPair:
-        """A veth pair from ``a`` to ``b`` with 198.18.N.1/24 and 198.18.N.2/24 (and 2001:db8:N::)."""
+                  names: tuple[str, str] = ("va", "vb"), addressed: bool = True) -> VethPair:
+        """A veth pair from ``a`` to ``b`` with 198.18.N.1/24 and 198.18.N.2/24 (and 2001:db8:N::);
+        ``addressed=False`` leaves both ends without addresses (e.g. ports of a switch)."""
         subnet = next(self._subnets) if subnet is None else subnet
         if not 0 <= subnet <= 511:
             raise HarnessError(f"subnet {subnet} outside 198.18.0.0/15")
@@ -214,7 +222,10 @@ class Lab:
         for i, (ns, link) in enumerate(((a, link_a), (b, link_b)), start=1):
             ip4 = str(base + i)
             ip6 = f"2001:db8:{subnet:x}::{i}"
-            link.add_address(f"{ip4}/24").add_address(f"{ip6}/64")
+            if addressed:
+                link.add_address(f"{ip4}/24").add_address(f"{ip6}/64")
+            else:
+                ip4 = ip6 = ""
             ends.append(Endpoint(ns, link, ip4, ip6))
         link_b.up()
         for e in ends:
@@ -250,7 +261,7 @@ class Lab:
 
     def tunnel(self, pair: VethPair, kind: str, inner_mtu: int = 1500, subnet: int = 100,
                key: int | None = None, pmtudisc: bool = True, vxlan_id: int = 42,
-               df: str = "inherit", suffix: str = "tun") -> "Tunnel":
+               df: str = "inherit", suffix: str = "tun", ignore_df: bool = False) -> "Tunnel":
         """A point-to-point tunnel over ``pair``: kind ``gre``, ``gretap`` or ``vxlan``, with
         inner addresses 198.18.<subnet>.1/24 and .2/24 and the given inner MTU.
 
@@ -266,6 +277,8 @@ class Lab:
             if kind in ("gre", "gretap"):
                 spec.update(gre_local=me.ip4, gre_remote=peer.ip4, gre_ttl=64,
                             gre_pmtudisc=1 if pmtudisc else 0)
+                if ignore_df:  # outer DF clear even when the inner packet has DF (nopmtudisc only)
+                    spec.update(gre_ignore_df=1)
                 if key is not None:
                     spec.update(gre_ikey=key, gre_okey=key, gre_iflags=0x2000, gre_oflags=0x2000)
             elif kind == "vxlan":

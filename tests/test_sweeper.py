@@ -49,3 +49,47 @@ def test_sweeper_leaves_a_live_run_alone_and_clears_a_dead_one(run, tmp_path):
     assert not os.path.exists(f"/proc/{sleeper}")
     assert not any(n.startswith(prefix) for n in os.listdir(netns.NETNS_RUN_DIR))
     assert sweeper.sweep() == []  # nothing left to do
+
+
+CHILD_WITH_STATE = textwrap.dedent("""
+    import sys, time
+    from harness.cgroups import NetCls
+    from harness.ovs import OVS
+    from harness.run import Run
+    from harness.topology import Lab
+    run = Run(results_root=sys.argv[1])
+    b = Lab(run).namespace("b")
+    sw = OVS(b, sys.argv[1] + "/ovs").start()
+    sw.add_bridge("br0", "netdev")
+    group = NetCls(run).group("c1", 0x10001)
+    sleeper = b.popen(["sleep", "600"], preexec_fn=group.join_self)
+    print(run.prefix, sleeper.pid, *[p.pid for p in sw.procs], flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_dead_run_leaves_no_ovs_daemon_database_or_cgroup_mount(run, tmp_path):
+    """A run killed while its private OVS and a net_cls cgroup (with a process in it) exist:
+    the sweeper ends the daemons, removes the cgroup, unmounts and deletes the state folder."""
+    from harness.cgroups import mounts_under
+    from harness.run import STATE_DIR
+
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_WITH_STATE, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    prefix, *pids = proc.stdout.readline().split()
+    state = os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")
+    try:
+        assert os.path.exists(os.path.join(state, f"ovs-{prefix}b", "conf.db"))
+        assert mounts_under(state)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    removed = sweeper.sweep()
+    assert all(f"process {pid}" in removed for pid in pids), removed
+    assert f"mount {state}/net_cls" in removed
+    assert not os.path.exists(state) and not mounts_under(state)
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{p}") for p in pids)

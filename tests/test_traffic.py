@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 
 from harness.errors import HarnessError
@@ -52,3 +54,40 @@ def test_a_libiperf_warning_ahead_of_the_json_is_kept_apart():
     assert data == '{"start": {"version": "iperf 3.12"}}'
     assert warning.startswith("warning: UDP block size 1472")
     assert split_warning('{"a": 1}') == ('{"a": 1}', None)
+
+
+def _udp_end(sent_packets, recv_highest, recv_lost, recv_bytes):
+    side = {"start": 0, "end": 2.0, "seconds": 2.0, "jitter_ms": 0, "lost_percent": 0}
+    return {"end": {
+        "sum": {**side, "bytes": sent_packets * 1472, "bits_per_second": 2e7,
+                "packets": sent_packets, "lost_packets": 0, "sender": True},
+        "sum_sent": {**side, "bytes": sent_packets * 1472, "bits_per_second": 2e7,
+                     "packets": sent_packets, "lost_packets": 0, "sender": True},
+        "sum_received": {**side, "bytes": recv_bytes, "bits_per_second": recv_bytes * 4,
+                         "packets": recv_highest, "lost_packets": recv_lost, "sender": False}}}
+
+
+def test_iperf3_udp_loss_counts_from_the_sender_when_nothing_arrived():
+    """libiperf's receiver reports 0 lost when it got nothing (no sequence numbers seen): a
+    black-holed path must read as 100 % loss, not 0 %."""
+    r = parse_iperf3(_udp_end(3396, 0, 0, 0), "udp")
+    assert r.datagram_loss == 1.0 and r.goodput_bps == 0.0
+    r = parse_iperf3(_udp_end(1000, 950, 100, 850 * 1472), "udp")  # tail of 50 lost too
+    assert r.datagrams_lost == 150 and r.received_bytes == 850 * 1472
+    assert r.goodput_bps == pytest.approx(850 * 1472 * 8 / 2.0)
+
+
+def test_tcp_transfer_reports_what_arrived(pair):
+    from harness.traffic.tcp_probe import tcp_transfer
+
+    t = tcp_transfer(pair.a, pair.b, nbytes=1 << 20, timeout=3)
+    assert t.connected and t.complete and t.received == 1 << 20
+    # a black hole for full-sized segments (the handshake's small packets still pass)
+    rules = ("add table inet kl\nadd chain inet kl c { type filter hook input priority 0; }\n"
+             "add rule inet kl c meta length > 1000 drop\n")
+    nft = pair.b.ns.popen(["nft", "-f", "-"], stdin=subprocess.PIPE, text=True)
+    nft.communicate(rules)
+    pair.b.ns.run.forget_process(nft.pid)
+    assert nft.returncode == 0
+    t = tcp_transfer(pair.a, pair.b, nbytes=1 << 20, timeout=2, port=5298)
+    assert t.connected and not t.complete and t.received < 1 << 20

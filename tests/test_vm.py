@@ -62,12 +62,14 @@ def test_a_run_over_its_timeout_is_stopped(tmp_path):
 
 
 def test_labs_pass_inside_the_stock_debian_kernel(tmp_path):
-    """ingress_ifb and gre_mtu inside the booted kernel: records come back, they pass, and the
-    GRE half (which the running kernel may lack) really ran there."""
+    """All four labs inside the booted kernel (one boot): records come back, they pass, and
+    what the running kernel may lack (GRE, the OVS kernel datapath, skbedit, the cgroup
+    classifier) really ran there."""
     image = debian_image()
     release = kernel_release(image)
     r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb", "labs/gre_mtu"],
+                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb", "labs/gre_mtu",
+                        "labs/ovs_gre", "labs/netlink_kinds"],
                        cwd=ROOT, capture_output=True, text=True, timeout=2400)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
@@ -83,3 +85,13 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path):
     gre = [json.loads(p.read_text()) for p in (guest / "gre_mtu").glob("*.json")]
     assert any(rec["params"].get("tunnel") == "gre" and rec["verdict"] == "passed" for rec in gre)
     assert (guest / "gre_mtu" / "table.md").exists()
+    ovs = [json.loads(p.read_text()) for p in (guest / "ovs_gre").glob("*.json")]
+    kernel_dp = [rec for rec in ovs if rec["params"].get("datapath") == "system"]
+    assert kernel_dp and all(rec["verdict"] == "passed" for rec in kernel_dp)
+    assert {rec["params"].get("config") for rec in kernel_dp} >= {"a", "b"}
+    kinds = [json.loads(p.read_text()) for p in (guest / "netlink_kinds").glob("*.json")]
+    names = " ".join(rec["name"] for rec in kinds)
+    for part in ("skbedit", "cgroup classifier", "tap owned", "gre over netlink",
+                 "gretap over netlink", "vnet_hdr claim"):
+        assert part in names, part  # every part ran (a skip leaves no record)
+    assert all(rec["verdict"] == "passed" for rec in kinds)

@@ -68,6 +68,18 @@ def parse(data: dict, protocol: str) -> TrafficResult:
                  if not i["sum"].get("omitted")]
     version = data.get("start", {}).get("version", data.get("_version", ""))
     if protocol == "udp":
+        if "sum_sent" in end and "sum_received" in end:
+            sent, recv = end["sum_sent"], end["sum_received"]
+            # the receiver's "packets" is the highest sequence number it saw and "lost_packets"
+            # the gaps below it: a receiver that got nothing reports 0 lost, so count from
+            # the sender's datagrams instead
+            arrived = recv["packets"] - recv["lost_packets"]
+            n = sent["packets"]
+            return TrafficResult(
+                "iperf3", "udp", recv["seconds"], recv["bytes"] * 8 / recv["seconds"]
+                if recv["seconds"] else 0.0, sent_bytes=sent["bytes"], received_bytes=recv["bytes"],
+                datagrams_sent=n, datagrams_lost=max(n - arrived, 0), intervals_bps=intervals,
+                tool_version=version, raw=data)
         s = end["sum"]
         return TrafficResult(
             "iperf3", "udp", s["seconds"], s["bits_per_second"] * (1 - s["lost_percent"] / 100),
@@ -90,9 +102,10 @@ class Iperf3:
         _check_libiperf()
         self.run = run
 
-    def _spawn(self, ns, role, opts):
+    def _spawn(self, ns, role, opts, preexec_fn=None):
         argv = CHILD + [ns.name, role, json.dumps(opts)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=preexec_fn)
         self.run.add_process(proc.pid, f"iperf3 {role} in {ns.name}")
         return proc
 
@@ -108,14 +121,15 @@ class Iperf3:
 
     def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
               bandwidth: int | None = None, omit: int = 0, ipv6: bool = False,
-              blksize: int | None = None, server=None) -> Iperf3Flow:
-        """Start a client (and, unless ``server`` is given, its server)."""
+              blksize: int | None = None, server=None, preexec_fn=None) -> Iperf3Flow:
+        """Start a client (and, unless ``server`` is given, its server).  ``preexec_fn`` runs
+        in the client process before it starts (e.g. to join a cgroup)."""
         server = server or self.serve(dst, port)
         if protocol == "udp" and blksize is None:
             blksize = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
         opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,
                 "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": blksize}
-        client = self._spawn(src.ns, "client", opts)
+        client = self._spawn(src.ns, "client", opts, preexec_fn)
         return Iperf3Flow(self.run, server, client, protocol, seconds)
 
     def measure(self, src, dst, seconds: float, tool_retries: int = 0, **kwargs) -> TrafficResult:

@@ -81,8 +81,8 @@ def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, 
            derived={"fragments_per_datagram": k, "goodput_bps": run.goodput_bps,
                     "datagram_loss": run.datagram_loss})
     traffic = "UDP iperf3 (20 Mbit/s)" if gen == "iperf3" else "UDP netperf (unpaced)"
-    mtu_table.append([kind, inner_mtu, "-", traffic, format_rate(run.goodput_bps),
-                      f"{k:.2f}", f"{(run.datagram_loss or 0):.2%}", d["IpFragCreates"]])
+    mtu_table.add(kind, inner_mtu, "-", traffic, format_rate(run.goodput_bps),
+                  f"{k:.2f}", f"{(run.datagram_loss or 0):.2%}", d["IpFragCreates"])
     if inner_mtu == 1500:
         assert d["IpFragOKs"] >= 0.9 * run.datagrams_sent - 5, d
         assert 1.95 <= k <= 2.05, d
@@ -119,9 +119,9 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
                derived={"fragments_per_datagram": k, "datagram_loss": run.datagram_loss,
                         "expected_loss": expected, "sigma": sigma},
                tolerance=max(5 * sigma, 0.02))
-        mtu_table.append([kind, inner_mtu, f"{LOSS_PERCENT} % loss ({how})", "UDP iperf3 (20 Mbit/s)",
-                          format_rate(run.goodput_bps), f"{per_datagram(d):.2f}",
-                          f"{run.datagram_loss:.2%}", d["IpFragCreates"]])
+        mtu_table.add(kind, inner_mtu, f"{LOSS_PERCENT} % loss ({how})", "UDP iperf3 (20 Mbit/s)",
+                      format_rate(run.goodput_bps), f"{per_datagram(d):.2f}",
+                      f"{run.datagram_loss:.2%}", d["IpFragCreates"])
         tun.remove()
     for inner_mtu, (run, k, expected, sigma) in results.items():
         # tolerance: 5 binomial standard deviations, at least 2 percentage points
@@ -155,8 +155,8 @@ def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, 
            samples={"counters": d, "captured_sizes_max": largest, "captured": len(sizes),
                     "learned_path_mtu": learned, "traffic": run.as_record()},
            derived={"goodput_bps": run.goodput_bps, "largest_packet": largest})
-    mtu_table.append([kind, inner_mtu, "GSO/TSO on" if gso else "GSO/TSO off", "TCP iperf3",
-                      format_rate(run.goodput_bps), "-", "-", d["IpFragCreates"]])
+    mtu_table.add(kind, inner_mtu, "GSO/TSO on" if gso else "GSO/TSO off", "TCP iperf3",
+                  format_rate(run.goodput_bps), "-", "-", d["IpFragCreates"])
     assert d["IpFragCreates"] == 0 and d["IpReasmReqds"] == 0, d
     assert sizes, "tcpdump saw no packets"
     if gso:

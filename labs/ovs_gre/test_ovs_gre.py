@@ -1,0 +1,222 @@
+"""GRE tunnels through Open vSwitch, on the kernel datapath and on the userspace datapath.
+
+The classic "VM behind a GRE tunnel": two hypervisors (namespaces h1 and h2, each running its
+own OVS), a VM (a namespace) on each, attached to bridge grebr0, which also holds the GRE port
+towards the other hypervisor.  The hypervisors' physical NIC is a veth (MTU 1500).
+
+a. two bridges: grebr0 (VM port + GRE port) and phybr0 (the NIC + internal port tep0, which
+   carries the tunnel IP);
+b. one bridge: grebr0 only; the tunnel IP sits on the NIC itself, so the encapsulated packets
+   must go back through the hypervisor's IP stack and out of the NIC.
+
+The GRE port carries Ethernet frames: a VM packet of MTU bytes becomes MTU + 38 on the underlay
+(inner Ethernet 14 + GRE 4 + outer IPv4 20).
+"""
+
+from dataclasses import dataclass
+
+import pytest
+
+from harness.measure import settled
+from harness.ovs import DATAPATHS
+from harness.topology import Endpoint, VethPair
+from harness.traffic.ping import ping
+from harness.traffic.tcp_probe import tcp_transfer
+from harness.units import format_rate
+
+UNDERLAY_MTU = 1500
+GRE_OVERHEAD = 38
+GRE_PORT = "greport0"  # not "gre0": loading ip_gre creates a gre0 device in every namespace
+VM_NET = "198.18.200"  # the VMs' segment, carried through the tunnel
+TUNNEL_IPS = ("198.18.10.1", "198.18.10.2")
+FITS = 1400  # a VM MTU whose packets fit the underlay once encapsulated
+UDP_RATE = 20_000_000  # well below what the slowest (emulated, userspace) path carries
+
+#: which configuration carries traffic on which datapath, as measured (README): the userspace
+#: datapath sends tunnel packets only through a bridge port it owns (native tunnelling needs
+#: the tunnel IP on an OVS internal port); the kernel datapath hands them to the IP stack.
+CARRIES = {("system", "a"): True, ("system", "b"): True,
+           ("netdev", "a"): True, ("netdev", "b"): False}
+
+
+@pytest.fixture(params=DATAPATHS)
+def datapath(request, kernel):
+    if request.param == "system":
+        kernel.require("openvswitch", "gre")  # the kernel's GRE vport is built on ip_gre
+    else:
+        kernel.require("tun")  # the userspace datapath's internal ports are tap devices
+    return request.param
+
+
+@dataclass
+class Setup:
+    datapath: str
+    config: str
+    vms: list  # [Endpoint, Endpoint]
+    vm_ports: list  # the hypervisor ends of the VMs' cables, ports of grebr0
+    nic: VethPair
+    hypervisors: list
+
+    def vm_mtu(self, mtu: int) -> None:
+        """Set the VMs' MTU (both ends of each VM's cable)."""
+        for link in [vm.link for vm in self.vms] + self.vm_ports:
+            link.set_mtu(mtu)
+
+
+def vm_behind_gre(lab, hypervisors, datapath: str, config: str, vm_mtu: int = 1500,
+                  df_default: str = "true") -> Setup:
+    """Build configuration ``config`` ("a" or "b") on both hypervisors; undone after the test.
+    ``df_default``: the GRE port's option (OVS default true: DF set on the outer header)."""
+    h1, h2 = hypervisors
+    nic = lab.veth_pair(h1.ns, h2.ns, mtu=UNDERLAY_MTU, names=("nic1", "nic2"), addressed=False)
+    # the hypervisors outlive the test: their NIC is deleted explicitly
+    lab.defer.push(f"link {nic.a.link.name}", h1.ns.nl.link, "del", index=nic.a.link.index)
+    vms, ports = [], []
+    for i, (hv, nic_end) in enumerate(zip(hypervisors, (nic.a, nic.b)), start=1):
+        sw, local, remote = hv.ovs, TUNNEL_IPS[i - 1], TUNNEL_IPS[2 - i]
+        vm = lab.namespace(f"vm{i}")
+        cable = lab.veth_pair(vm, hv.ns, mtu=vm_mtu, names=(f"eth{i}", f"vp{i}"), addressed=False)
+        # deleted explicitly: the next test reuses the name in the same hypervisor, and a
+        # namespace's links go away asynchronously
+        lab.defer.push(f"link {cable.b.link.name}", hv.ns.nl.link, "del", index=cable.b.link.index)
+        cable.a.link.add_address(f"{VM_NET}.{i}/24")
+        vms.append(Endpoint(vm, cable.a.link, f"{VM_NET}.{i}", ""))
+        ports.append(cable.b.link)
+
+        sw.add_bridge("grebr0", datapath)
+        lab.defer.push(f"ovs bridge grebr0 in {hv.ns.name}", sw.del_bridge, "grebr0")
+        sw.add_port("grebr0", cable.b.link.name)
+        sw.add_port("grebr0", GRE_PORT, type="gre", remote_ip=remote, df_default=df_default)
+        if config == "a":
+            sw.add_bridge("phybr0", datapath)
+            lab.defer.push(f"ovs bridge phybr0 in {hv.ns.name}", sw.del_bridge, "phybr0")
+            sw.add_port("phybr0", nic_end.link.name)
+            sw.add_port("phybr0", "tep0", type="internal")
+            hv.ns.link("tep0").add_address(f"{local}/24").up()
+        else:
+            nic_end.link.add_address(f"{local}/24")
+        if datapath == "netdev":
+            # AF_PACKET hands the userspace datapath packets with unfinished checksums
+            for link in (cable.a.link, cable.b.link, nic_end.link):
+                link.offloads(tx=False)
+    return Setup(datapath, config, vms, ports, nic, hypervisors)
+
+
+def pings(setup, payload: int = 56, tries: int = 3) -> bool:
+    """VM1 reaches VM2 (the first packets may be spent on the tunnel's own ARP)."""
+    return any(ping(setup.vms[0].ns, setup.vms[1].ip4, payload=payload, count=2, timeout=1)
+               for _ in range(tries))
+
+
+def test_gre_port_is_a_vport_not_a_device(lab, hypervisors, datapath, record):
+    """1. The GRE port lives in OVS, not in the kernel's link list: present among grebr0's
+    ports, absent from the hypervisor namespace's links."""
+    setup = vm_behind_gre(lab, hypervisors, datapath, "a")
+    for hv in hypervisors:
+        links, ports = hv.ns.links(), hv.ovs.ports("grebr0")
+        record(f"{datapath} GRE port", params={"datapath": datapath},
+               samples={"links": links, "ports": ports, "datapaths": hv.ovs.datapaths(),
+                        "gre_port_type": hv.ovs.interface(GRE_PORT, "type")})
+        assert GRE_PORT in ports
+        assert GRE_PORT not in links
+        assert hv.ovs.interface(GRE_PORT, "type") == "gre"
+        assert any(dp.startswith(datapath + "@") for dp in hv.ovs.datapaths())
+    assert pings(setup)
+
+
+@pytest.mark.parametrize("config", ["a", "b"])
+def test_which_configurations_carry_traffic(lab, hypervisors, datapath, config, iperf3, record,
+                                            ovs_table):
+    """2. Ping and TCP from VM1 to VM2 in each configuration on each datapath, at a VM MTU
+    that fits the tunnel (1400 + 38 <= 1500), so that only the configuration is in question."""
+    setup = vm_behind_gre(lab, hypervisors, datapath, config, vm_mtu=FITS)
+    ping_ok = pings(setup)
+    transfer = tcp_transfer(*setup.vms, nbytes=1 << 20)
+    flow = iperf3.measure(*setup.vms, seconds=2) if transfer.complete else None
+    record(f"{datapath} configuration {config}", params={"datapath": datapath, "config": config},
+           samples={"ping": ping_ok, "tcp": transfer.as_record(),
+                    "traffic": flow.as_record() if flow else None},
+           derived={"carries": ping_ok and transfer.complete,
+                    "goodput_bps": flow.goodput_bps if flow else 0.0})
+    ovs_table.add(datapath, config, FITS, "ping + TCP", "yes" if ping_ok and transfer.complete
+                  else "no", format_rate(flow.goodput_bps) if flow else "-", "-", "-", "-", "-")
+    expected = CARRIES[(datapath, config)]
+    assert ping_ok == expected, f"ping {'failed' if expected else 'crossed'}"
+    assert transfer.complete == expected, transfer
+    if flow:
+        assert flow.goodput_bps > 10e6
+
+
+def counters(setup) -> dict:
+    """Kernel counters along the path VM1 -> h1 -> underlay -> h2, and h1's OVS log."""
+    h1, h2 = setup.hypervisors
+    s1, s2 = h1.ns.snmp(), h2.ns.snmp()
+    return {"into_h1_from_vm": setup.vm_ports[0].stats()["rx_packets"],
+            "out_of_h1_nic": setup.nic.a.link.stats()["tx_packets"],
+            "IpFragOKs": s1["IpFragOKs"], "IpFragCreates": s1["IpFragCreates"],
+            "IpReasmOKs": s2["IpReasmOKs"],
+            "vm1_icmp_unreachable": setup.vms[0].ns.snmp()["IcmpInDestUnreachs"],
+            "ovs_log_message_too_long": h1.ovs.log().count("Message too long")}
+
+
+def delta(before, after):
+    return {k: after[k] - before[k] for k in before}
+
+
+@pytest.mark.parametrize("df_default", ["true", "false"])
+def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, iperf3, record,
+                                     ovs_table):
+    """3. VM MTU 1500 versus 1400 over a 1500-byte underlay (configuration a), with the GRE
+    port's ``df_default`` at OVS's default (true: DF set on the outer header) and false.
+
+    A full-sized VM packet becomes 1538 bytes on the underlay.  The kernel datapath with
+    df_default=false fragments the outer packet (two underlay packets per datagram) and TCP
+    loses throughput; with DF set it drops the packet.  The userspace datapath never fragments:
+    it drops the oversize packet whatever df_default says.  Dropped means silently: no ICMP
+    reaches the VM, UDP datagrams are lost and TCP's full-sized segments never arrive.  At VM
+    MTU 1400 nothing is fragmented or lost.
+    """
+    setup = vm_behind_gre(lab, hypervisors, datapath, "a", df_default=df_default)
+    assert pings(setup)
+    seen = {}
+    label = f"a, df_default={df_default}"
+    for vm_mtu in (1500, 1400):
+        setup.vm_mtu(vm_mtu)
+        payload = vm_mtu - 28
+        before = counters(setup)
+        udp = iperf3.measure(*setup.vms, seconds=2, protocol="udp", bandwidth=UDP_RATE,
+                             blksize=payload, port=5201)
+        d = delta(before, settled(lambda: counters(setup)))
+        transfer = tcp_transfer(*setup.vms, nbytes=2 << 20)
+        tcp = iperf3.measure(*setup.vms, seconds=3, port=5202) if transfer.complete else None
+        per_datagram = d["out_of_h1_nic"] / udp.datagrams_sent
+        dropped = max(d["into_h1_from_vm"] - d["out_of_h1_nic"], 0)
+        seen[vm_mtu] = (udp, d, per_datagram, transfer, tcp)
+        record(f"{datapath} df_default={df_default} VM MTU {vm_mtu}",
+               params={"datapath": datapath, "config": "a", "df_default": df_default,
+                       "vm_mtu": vm_mtu, "payload": payload},
+               samples={"counters": d, "udp": udp.as_record(), "tcp_probe": transfer.as_record(),
+                        "tcp": tcp.as_record() if tcp else None},
+               derived={"datagram_loss": udp.datagram_loss, "underlay_per_datagram": per_datagram,
+                        "goodput_bps": tcp.goodput_bps if tcp else 0.0})
+        ovs_table.add(datapath, label, vm_mtu, f"UDP {format_rate(UDP_RATE)}, {payload} B",
+                      "yes" if udp.datagram_loss < 0.5 else "no",
+                      format_rate(udp.goodput_bps), f"{udp.datagram_loss:.2%}",
+                      f"{per_datagram:.2f}", d["IpFragCreates"], dropped)
+        ovs_table.add(datapath, label, vm_mtu, "TCP", "yes" if transfer.complete else "no",
+                      format_rate(tcp.goodput_bps) if tcp else f"0 ({transfer.received} B in "
+                      f"{transfer.seconds:.0f} s)", "-", "-", "-", "-")
+    udp, d, k, transfer, tcp = seen[1400]
+    assert d["IpFragCreates"] == 0 and 0.98 <= k <= 1.1, d
+    assert udp.datagram_loss < 0.01 and transfer.complete
+    udp, d, k, transfer, tcp = seen[1500]
+    if datapath == "system" and df_default == "false":
+        assert 1.95 <= k <= 2.1 and d["IpFragOKs"] >= 0.95 * udp.datagrams_sent, d
+        assert udp.datagram_loss < 0.01
+        assert transfer.complete and tcp.goodput_bps < seen[1400][4].goodput_bps
+    else:
+        assert d["IpFragCreates"] == 0 and k < 0.05, d
+        assert udp.datagram_loss > 0.95
+        assert d["into_h1_from_vm"] >= udp.datagrams_sent, d  # they reached the hypervisor
+        assert d["vm1_icmp_unreachable"] == 0, d  # which told nobody
+        assert not transfer.complete and transfer.received < (64 << 10), transfer
