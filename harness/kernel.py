@@ -220,9 +220,11 @@ def probe(feature: Feature, namespace: str | None) -> bool:
         return os.path.exists(feature.probe_arg)
     if feature.kind == "genl":
         return _probe_genl(feature.probe_arg)
-    from pyroute2 import NetNS
+    from pyroute2 import IPRoute
 
-    with NetNS(namespace, flags=0) as ns:
+    from . import netns
+
+    with IPRoute(use_socket=netns.netlink_socket(namespace)) as ns:
         return {"link": _probe_link, "qdisc": _probe_qdisc, "filter": _probe_filter,
                 "action": _probe_action}[feature.kind](ns, feature.probe_arg)
 

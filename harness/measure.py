@@ -75,16 +75,11 @@ def wait_for_traffic(counters: dict, min_bytes: int = 30_000, timeout: float = 6
     return time.monotonic() - t0
 
 
-def counter_window(counter, warmup: float, window: float) -> CounterWindow:
-    """Wait for traffic, sleep ``warmup`` (burst drains), then read ``counter()`` over
-    ``window`` seconds."""
-    return counter_windows({"_": counter}, warmup, window)["_"]
-
-
 def counter_windows(counters: dict, warmup: float, window: float,
                     wait_on=None) -> dict[str, CounterWindow]:
-    """Like :func:`counter_window` for several counters read at the same instants; the
-    wait for traffic watches the byte counters named in ``wait_on`` (default: all)."""
+    """Wait for traffic, sleep ``warmup`` (the burst drains), then read every counter over
+    ``window`` seconds, all at the same instants; the wait for traffic watches the byte
+    counters named in ``wait_on`` (default: all)."""
     wait_for_traffic({k: counters[k] for k in (wait_on or counters)})
     time.sleep(warmup)
     t0 = time.monotonic()

@@ -54,6 +54,13 @@ def create(name: str):
     return _in_thread(_make, f"netns-create-{name}")
 
 
+def netlink_socket(name: str):
+    """A netlink route socket bound inside existing namespace ``name`` (no fork)."""
+    import socket
+
+    return run_in(name, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+
+
 def remove(name: str) -> None:
     from pyroute2 import netns as pr_netns
 

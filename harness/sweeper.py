@@ -68,6 +68,13 @@ def _pids_in_namespaces(inodes: set[int]) -> list[int]:
     return pids
 
 
+def stop_processes_in(namespaces: list[str]) -> list[int]:
+    """End (SIGTERM, then SIGKILL) every process inside these run namespaces; returns the PIDs.
+    Only the run's own namespaces are ever passed: what runs there was started by the run."""
+    inodes = {netns.inode(n) for n in namespaces} - {None}
+    return _kill(_pids_in_namespaces(inodes)) if inodes else []
+
+
 def _kill(pids: list[int], timeout: float = 2.0) -> list[int]:
     killed = []
     for pid in pids:

@@ -52,11 +52,9 @@ class Namespace:
         try:
             self.nl.close()
         finally:
-            from .sweeper import _kill, _pids_in_namespaces
+            from .sweeper import stop_processes_in
 
-            ino = netns.inode(self.name)
-            if ino is not None:
-                _kill(_pids_in_namespaces({ino}))
+            stop_processes_in([self.name])
             try:
                 netns.remove(self.name)
             finally:

@@ -137,6 +137,22 @@ def _strip_kernel_args(args: list[str]) -> list[str]:
     return out
 
 
+#: pytest's optional built-in plugins, not loaded in the guest unless one of their options is
+#: given (each import costs under emulation): plugin -> options that need it
+GUEST_OPTIONAL_PLUGINS = {"pastebin": ("--pastebin",), "stepwise": ("--sw", "--stepwise"),
+                          "doctest": ("--doctest",), "debugging": ("--pdb", "--trace"),
+                          "legacypath": ()}
+
+
+def guest_plugin_opts(pytest_args: list[str]) -> list[str]:
+    """``-p no:<plugin>`` for every optional plugin none of ``pytest_args`` asks for."""
+    opts = []
+    for plugin, options in GUEST_OPTIONAL_PLUGINS.items():
+        if not any(a.startswith(o) for a in pytest_args for o in options):
+            opts += ["-p", f"no:{plugin}"]
+    return opts
+
+
 def guest_command(pytest_args: list[str], results_dir: str, release: str, image: str) -> str:
     """The shell command the guest runs.
 
@@ -162,7 +178,8 @@ def guest_command(pytest_args: list[str], results_dir: str, release: str, image:
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # the root conftest loads harness.plugin
            "PYTHONPATH": os.pathsep.join([f"{stage}/bundle.zip", checkout])}
     # -S: no site-packages scan; everything but the checkout comes from the bundle
-    argv = [f"{stage}/python", "-S", "-m", "pytest", "-p", "no:cacheprovider", *pytest_args,
+    argv = [f"{stage}/python", "-S", "-m", "pytest", "-p", "no:cacheprovider",
+            *guest_plugin_opts(pytest_args), *pytest_args,
             "--results", results_dir, "--run-id", release]
     lines = ["#!/bin/sh", "# written by kernel-lab for a guest run; the guest runs it with sh",
              f"echo '{GUEST_MARK} booted'", "set -e", *steps]

@@ -60,3 +60,42 @@ def test_a_full_lab_run_leaves_the_root_namespace_as_it_was(run, tmp_path):
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-2000:]
     assert snapshot() == before
+
+
+def _ovs_daemons() -> set[int]:
+    """PIDs of OVS daemons started by kernel-lab (their sockets live in its state folder)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith((b"ovs-vswitchd", b"ovsdb-server")) and \
+                    any(b"/kernel-lab/" in a for a in argv):
+                pids.add(int(entry))
+    return pids
+
+
+def test_two_ovs_sessions_at_once_leave_no_daemon_database_or_mount(run, tmp_path):
+    """Two sessions of ovs_gre at once, each with two private OVS instances: both pass, and
+    afterwards no OVS daemon, state folder or mount of theirs remains, and the root namespace
+    is as it was."""
+    from harness.cgroups import mounts_under
+    from harness.run import STATE_DIR
+
+    before, daemons, states = snapshot(), _ovs_daemons(), set(os.listdir(STATE_DIR))
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "labs/ovs_gre", "--results", str(tmp_path / name)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("one", "two")]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-2000:]
+        assert " passed" in out
+    assert _ovs_daemons() == daemons
+    assert set(os.listdir(STATE_DIR)) - states <= {run.prefix.rstrip("-") + ".d"}
+    assert not [m for m in mounts_under(STATE_DIR) if not m.startswith(
+        os.path.join(STATE_DIR, run.prefix.rstrip("-")))]
+    assert snapshot() == before

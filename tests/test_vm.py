@@ -95,3 +95,12 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path):
                  "gretap over netlink", "vnet_hdr claim"):
         assert part in names, part  # every part ran (a skip leaves no record)
     assert all(rec["verdict"] == "passed" for rec in kinds)
+
+
+def test_optional_pytest_plugins_stay_off_in_the_guest_unless_asked_for():
+    from harness.vm import guest_plugin_opts
+
+    off = guest_plugin_opts(["labs/ingress_ifb", "-q"])
+    assert "no:doctest" in off and "no:debugging" in off and "no:legacypath" in off
+    assert "no:debugging" not in guest_plugin_opts(["--pdb", "labs/ingress_ifb"])
+    assert "no:doctest" not in guest_plugin_opts(["--doctest-modules"])
