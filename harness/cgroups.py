@@ -16,7 +16,7 @@ import subprocess
 import time
 
 from .errors import KernelLacks
-from .run import STATE_DIR
+from .run import state_dir
 
 
 class Group:
@@ -28,16 +28,11 @@ class Group:
         with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
 
-    def pids(self) -> list[int]:
-        with open(os.path.join(self.path, "cgroup.procs")) as f:
-            return [int(x) for x in f.read().split()]
-
 
 class NetCls:
     def __init__(self, run):
         self.prefix = run.prefix
-        self.mountpoint = os.path.join(STATE_DIR, run.prefix.rstrip("-") + ".d", "net_cls")
-        self.groups: list[Group] = []
+        self.mountpoint = os.path.join(state_dir(run.prefix), "net_cls")
         os.makedirs(self.mountpoint, exist_ok=True)
         res = subprocess.run(["mount", "-t", "cgroup", "-o", "net_cls", "kl-net_cls",
                               self.mountpoint], capture_output=True, text=True)
@@ -49,11 +44,9 @@ class NetCls:
     def group(self, name: str, classid: int) -> Group:
         path = os.path.join(self.mountpoint, self.prefix + name)
         os.mkdir(path)
-        g = Group(path, classid)
-        self.groups.append(g)
         with open(os.path.join(path, "net_cls.classid"), "w") as f:
             f.write(str(classid))
-        return g
+        return Group(path, classid)
 
     def close(self) -> None:
         remove_mount(self.mountpoint)
@@ -79,4 +72,5 @@ def remove_mount(mountpoint: str, timeout: float = 5.0) -> None:
 
 def mounts_under(folder: str) -> list[str]:
     with open("/proc/self/mounts") as f:
-        return [line.split()[1] for line in f if line.split()[1].startswith(folder + "/")]
+        points = [line.split()[1] for line in f]
+    return [p for p in points if p.startswith(folder + "/")]

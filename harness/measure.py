@@ -59,6 +59,11 @@ class CounterWindow:
         return d
 
 
+def delta(before: dict, after: dict) -> dict:
+    """How much each counter of ``before`` moved by ``after``."""
+    return {k: after[k] - before[k] for k in before}
+
+
 def wait_for_traffic(counters: dict, min_bytes: int = 30_000, timeout: float = 60.0) -> float:
     """Wait until every counter has moved by ``min_bytes``: the generator really sends.
     (A generator's start-up can take seconds, e.g. Python under emulation.)  Returns the wait."""

@@ -26,7 +26,7 @@ import time
 
 from . import netns
 from .errors import HarnessError
-from .run import STATE_DIR
+from .run import state_dir
 from .traffic import require_tool
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
@@ -36,7 +36,7 @@ DATAPATHS = ("system", "netdev")
 class OVS:
     def __init__(self, ns, logdir: str):
         self.ns = ns
-        self.dir = os.path.join(STATE_DIR, ns.run.prefix.rstrip("-") + ".d", "ovs-" + ns.name)
+        self.dir = os.path.join(state_dir(ns.run.prefix), "ovs-" + ns.name)
         self.logdir = logdir
         self.db_sock = os.path.join(self.dir, "db.sock")
         self.procs: list[subprocess.Popen] = []
@@ -123,23 +123,6 @@ class OVS:
         return [line.split(":")[0] for line in self.appctl("dpif/show").splitlines()
                 if line and not line[0].isspace()]
 
-    def port_stats(self, name: str) -> dict[str, int]:
-        raw = self.vsctl("get", "interface", name, "statistics").strip().strip("{}")
-        out = {}
-        for item in filter(None, (s.strip() for s in raw.split(","))):
-            k, v = item.split("=")
-            out[k.strip()] = int(v)
-        return out
-
-    def coverage(self) -> dict[str, int]:
-        """ovs-vswitchd's coverage counters (totals), e.g. ``netdev_sent``, ``drop_action_...``."""
-        out = {}
-        for line in self.appctl("coverage/show").splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[-2] == "total:":
-                out[parts[0]] = int(parts[-1])
-        return out
-
     def log(self) -> str:
         try:
             with open(os.path.join(self.logdir, "ovs-vswitchd.log")) as f:
@@ -148,21 +131,20 @@ class OVS:
             return ""
 
     # -- plumbing -------------------------------------------------------------------------
-    def vsctl(self, *args: str, check: bool = True) -> str:
+    def vsctl(self, *args: str, check: bool = True) -> str | None:
         return self._run(["ovs-vsctl", f"--db=unix:{self.db_sock}", "--timeout=20", *args],
                          check=check)
 
-    def appctl(self, *args: str, check: bool = True, timeout: float = 20) -> str:
+    def appctl(self, *args: str, check: bool = True, timeout: float = 20) -> str | None:
         return self._run(["ovs-appctl", "-t", f"{self.dir}/ovs-vswitchd.ctl",
                           f"--timeout={int(timeout)}", *args], check=check)
 
     def _appctl_ok(self, *args) -> bool:
-        if any(p.poll() is not None for p in self.procs):
-            dead = [p.args[0] for p in self.procs if p.poll() is not None]
+        dead = [p.args[0] for p in self.procs if p.poll() is not None]
+        if dead:
             raise HarnessError(f"{', '.join(dead)} exited early; log in {self.logdir}")
         return os.path.exists(f"{self.dir}/ovs-vswitchd.ctl") and \
-            self._run(["ovs-appctl", "-t", f"{self.dir}/ovs-vswitchd.ctl", *args],
-                      check=False, quiet=True) is not None
+            self.appctl(*args, check=False) is not None
 
     def _env(self) -> dict:
         env = dict(os.environ)
@@ -179,15 +161,16 @@ class OVS:
         log.close()
         self.procs.append(proc)
 
-    def _run(self, argv: list[str], check: bool = True, quiet: bool = False) -> str | None:
+    def _run(self, argv: list[str], check: bool = True) -> str | None:
+        """The command's output; on failure an error, or None when ``check`` is off."""
         res = subprocess.run(argv, capture_output=True, text=True, env=self._env(),
                              preexec_fn=lambda: netns.enter(self.ns.name))
-        if res.returncode != 0:
-            if check:
-                raise HarnessError(f"{' '.join(argv[:1] + argv[2:])} failed: "
-                                   f"{(res.stderr or res.stdout).strip()[-300:]}")
-            return None if quiet else res.stdout
-        return res.stdout
+        if res.returncode == 0:
+            return res.stdout
+        if check:
+            raise HarnessError(f"{' '.join(argv[:1] + argv[2:])} failed: "
+                               f"{(res.stderr or res.stdout).strip()[-300:]}")
+        return None
 
     @staticmethod
     def _wait(cond, timeout: float, what: str) -> None:

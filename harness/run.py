@@ -23,6 +23,12 @@ PREFIX_RE = re.compile(r"^kl[0-9a-f]{4}-")
 IFNAMSIZ = 15  # usable characters of an interface name
 
 
+def state_dir(prefix: str) -> str:
+    """The run's folder for files that are not results (private OVS databases and sockets, a
+    net_cls mount): ``/run/kernel-lab/<prefix>.d``, removed by the run or the sweeper."""
+    return os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")
+
+
 def proc_starttime(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:

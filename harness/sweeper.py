@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from . import netns
-from .run import PREFIX_RE, STATE_DIR, process_alive
+from .run import PREFIX_RE, STATE_DIR, process_alive, state_dir
 
 
 def _registries() -> dict[str, dict]:
@@ -119,7 +119,7 @@ def sweep_prefix(prefix: str, record: dict | None = None) -> list[str]:
             removed.append(f"netns {name}")
         except OSError:
             pass
-    state = os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")  # e.g. private OVS databases
+    state = state_dir(prefix)
     if os.path.isdir(state):
         from .cgroups import mounts_under, remove_mount
 

@@ -35,29 +35,27 @@ VIRTIO_NET_HDR_GSO_NONE = 0
 VIRTIO_NET_HDR_GSO_TCPV4 = 1
 
 
-def _ifreq(name: str, flags: int) -> bytes:
-    return struct.pack("16sH", name.encode(), flags) + bytes(22)
-
-
-def open_queue(ns, name: str, vnet_hdr: bool = False, create: bool = False) -> int:
-    """Open tap ``name`` in namespace ``ns`` (creating it if ``create``); returns the fd."""
+def attach(name: str, vnet_hdr: bool = False) -> int:
+    """Open tap ``name`` of the caller's network namespace (TUNSETIFF makes it if it does not
+    exist yet); returns the fd.  ``vnet_hdr``: frames carry a virtio_net_hdr."""
     flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags) + bytes(22))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
-    def _open():
-        fd = os.open("/dev/net/tun", os.O_RDWR)
-        try:
-            fcntl.ioctl(fd, TUNSETIFF, _ifreq(name, flags))
-        except OSError:
-            os.close(fd)
-            raise
-        return fd
 
-    return netns.run_in(ns.name, _open)
+def open_queue(ns, name: str, vnet_hdr: bool = False) -> int:
+    """Open tap ``name`` in namespace ``ns`` (from a thread inside it); returns the fd."""
+    return netns.run_in(ns.name, attach, name, vnet_hdr)
 
 
 def create(ns, name: str):
     """A persistent tap ``name`` in ``ns`` (it goes with the namespace); returns its Link."""
-    fd = open_queue(ns, name, create=True)
+    fd = open_queue(ns, name)
     try:
         fcntl.ioctl(fd, TUNSETPERSIST, 1)
     finally:
@@ -66,15 +64,10 @@ def create(ns, name: str):
 
 
 def info(link) -> dict:
-    """The tun attributes the kernel reports over netlink (IFLA_LINKINFO / IFLA_INFO_DATA)."""
-    msg = link.ns.nl.get_links(link.index)[0]
-    linkinfo = msg.get_attr("IFLA_LINKINFO")
-    data = linkinfo.get_attr("IFLA_INFO_DATA") if linkinfo else None
-    out = {"kind": linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo else None}
-    if data is not None:
-        for key, value in data["attrs"]:
-            out[key[len("IFLA_TUN_"):].lower()] = value
-    return out
+    """The tun attributes the kernel reports over netlink, e.g. ``{"kind": "tun", "type": 2,
+    "vnet_hdr": 0, "persist": 1, ...}``."""
+    kind, data = link.info()
+    return {"kind": kind, **{key[len("IFLA_TUN_"):].lower(): value for key, value in data.items()}}
 
 
 def vnet_header(gso_size: int = 0, hdr_len: int = 0, csum_start: int = 0,

@@ -6,7 +6,6 @@ for its address.  Counts what it read and wrote; prints the counts as JSON when 
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import os
@@ -16,7 +15,7 @@ import struct
 import sys
 
 from . import frames, netns
-from .tap import IFF_NO_PI, IFF_TAP, TUNSETIFF, _ifreq
+from .tap import attach
 
 
 def reply(frame: bytes, me_ip: bytes, me_mac: bytes) -> bytes | None:
@@ -41,8 +40,7 @@ def reply(frame: bytes, me_ip: bytes, me_mac: bytes) -> bytes | None:
 def main(argv: list[str]) -> int:
     ns, tap, address, mac = argv
     netns.enter(ns)
-    fd = os.open("/dev/net/tun", os.O_RDWR)
-    fcntl.ioctl(fd, TUNSETIFF, _ifreq(tap, IFF_TAP | IFF_NO_PI))
+    fd = attach(tap)
     me_ip, me_mac = ipaddress.ip_address(address).packed, frames.mac_bytes(mac)
     counts = {"read": 0, "written": 0, "arp_replies": 0, "echo_replies": 0}
     stop = []

@@ -32,6 +32,7 @@ from .errors import HarnessError
 from .units import check_address, check_mtu
 
 IFA_F_NODAD = 0x02
+GRE_KEY = 0x2000  # the key flag of IFLA_GRE_IFLAGS / IFLA_GRE_OFLAGS
 
 
 class Namespace:
@@ -124,6 +125,19 @@ class Link:
     @property
     def mtu(self) -> int:
         return self.ns.nl.get_links(self.index)[0].get_attr("IFLA_MTU")
+
+    def info(self) -> tuple[str | None, dict]:
+        """The kind and the kind's attributes as the kernel reports them (IFLA_LINKINFO:
+        IFLA_INFO_KIND, IFLA_INFO_DATA), e.g. ``("gre", {"IFLA_GRE_OKEY": 42, ...})``."""
+        linkinfo = self.ns.nl.get_links(self.index)[0].get_attr("IFLA_LINKINFO")
+        if linkinfo is None:
+            return None, {}
+        data = linkinfo.get_attr("IFLA_INFO_DATA")
+        return linkinfo.get_attr("IFLA_INFO_KIND"), dict(data["attrs"]) if data else {}
+
+    def delete(self) -> None:
+        """Delete the link now (a veth takes its peer along)."""
+        self.ns.nl.link("del", index=self.index)
 
     def add_address(self, address: str) -> "Link":
         check_address(address)
@@ -278,7 +292,7 @@ class Lab:
                 if ignore_df:  # outer DF clear even when the inner packet has DF (nopmtudisc only)
                     spec.update(gre_ignore_df=1)
                 if key is not None:
-                    spec.update(gre_ikey=key, gre_okey=key, gre_iflags=0x2000, gre_oflags=0x2000)
+                    spec.update(gre_ikey=key, gre_okey=key, gre_iflags=GRE_KEY, gre_oflags=GRE_KEY)
             elif kind == "vxlan":
                 spec.update(vxlan_id=vxlan_id, vxlan_local=me.ip4, vxlan_group=peer.ip4,
                             vxlan_port=4789, vxlan_learning=0,
@@ -317,4 +331,4 @@ class Tunnel:
     def remove(self) -> None:
         """Delete both ends now (otherwise they go with their namespaces)."""
         for end in (self.a, self.b):
-            end.ns.nl.link("del", index=end.link.index)
+            end.link.delete()

@@ -83,7 +83,7 @@ def test_two_ovs_sessions_at_once_leave_no_daemon_database_or_mount(run, tmp_pat
     afterwards no OVS daemon, state folder or mount of theirs remains, and the root namespace
     is as it was."""
     from harness.cgroups import mounts_under
-    from harness.run import STATE_DIR
+    from harness.run import STATE_DIR, state_dir
 
     before, daemons, states = snapshot(), _ovs_daemons(), set(os.listdir(STATE_DIR))
     procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -95,7 +95,6 @@ def test_two_ovs_sessions_at_once_leave_no_daemon_database_or_mount(run, tmp_pat
         assert p.returncode == 0, out[-2000:]
         assert " passed" in out
     assert _ovs_daemons() == daemons
-    assert set(os.listdir(STATE_DIR)) - states <= {run.prefix.rstrip("-") + ".d"}
-    assert not [m for m in mounts_under(STATE_DIR) if not m.startswith(
-        os.path.join(STATE_DIR, run.prefix.rstrip("-")))]
+    assert set(os.listdir(STATE_DIR)) - states <= {os.path.basename(state_dir(run.prefix))}
+    assert not [m for m in mounts_under(STATE_DIR) if not m.startswith(state_dir(run.prefix))]
     assert snapshot() == before

@@ -72,13 +72,13 @@ def test_a_dead_run_leaves_no_ovs_daemon_database_or_cgroup_mount(run, tmp_path)
     """A run killed while its private OVS and a net_cls cgroup (with a process in it) exist:
     the sweeper ends the daemons, removes the cgroup, unmounts and deletes the state folder."""
     from harness.cgroups import mounts_under
-    from harness.run import STATE_DIR
+    from harness.run import state_dir
 
     proc = subprocess.Popen([sys.executable, "-c", CHILD_WITH_STATE, str(tmp_path)],
                             stdout=subprocess.PIPE, text=True,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     prefix, *pids = proc.stdout.readline().split()
-    state = os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")
+    state = state_dir(prefix)
     try:
         assert os.path.exists(os.path.join(state, f"ovs-{prefix}b", "conf.db"))
         assert mounts_under(state)

@@ -10,6 +10,7 @@ import pytest
 
 from harness.capture import Capture
 from harness.impair import random_loss
+from harness.measure import delta
 from harness.traffic.ping import largest_unfragmented
 from harness.units import format_rate
 
@@ -34,10 +35,6 @@ def frag_counters(tun):
     return {"IpFragOKs": a["IpFragOKs"], "IpFragCreates": a["IpFragCreates"],
             "IpFragFails": a["IpFragFails"], "IpReasmReqds": b["IpReasmReqds"],
             "IpReasmOKs": b["IpReasmOKs"], "IpReasmFails": b["IpReasmFails"]}
-
-
-def delta(before, after):
-    return {k: after[k] - before[k] for k in before}
 
 
 def per_datagram(d):

@@ -20,17 +20,14 @@ import pytest
 from harness import frames, tap
 from harness.capture import Capture
 from harness.cgroups import NetCls
-from harness.measure import counter_windows, settled
+from harness.measure import counter_windows, delta, settled
 from harness.tc import (class_stats, classify_cgroup, classify_mark, filter_kinds, handle,
                         htb_classes, skbedit_dport)
+from harness.topology import GRE_KEY
 from harness.traffic.ping import ping
 
 GUEST_MAC = "02:00:00:00:00:02"
 IP_GRE = 47
-
-
-def delta(before, after):
-    return {k: after[k] - before[k] for k in before}
 
 
 # -- 1. skbedit ------------------------------------------------------------------------------
@@ -150,17 +147,17 @@ def test_a_tap_owned_by_a_process_answers_ping_through_a_bridge(lab, record):
 
 
 # -- 4. GRE devices ----------------------------------------------------------------------------
-GRE_KEY_FLAG = 0x2000  # GRE_KEY in IFLA_GRE_[IO]FLAGS
 GRE_SPECS = {
     "gre": {"gre_ikey": 42, "gre_okey": 42, "gre_ttl": 17, "gre_pmtudisc": 1},
-    # no path-MTU discovery requires an inherited ttl (0)
+    # ttl inherited (0), no path-MTU discovery (iproute2 refuses that pair with a fixed ttl;
+    # the kernel does not)
     "gretap": {"gre_ikey": 7, "gre_okey": 7, "gre_ttl": 0, "gre_pmtudisc": 0},
 }
 
 
 def gre_attrs(me, peer, spec: dict) -> dict:
-    return {"gre_local": me.ip4, "gre_remote": peer.ip4, "gre_iflags": GRE_KEY_FLAG,
-            "gre_oflags": GRE_KEY_FLAG, **spec}
+    return {"gre_local": me.ip4, "gre_remote": peer.ip4, "gre_iflags": GRE_KEY,
+            "gre_oflags": GRE_KEY, **spec}
 
 
 @pytest.mark.parametrize("kind", GRE_SPECS)
@@ -175,9 +172,7 @@ def test_gre_devices_configured_and_read_back_over_netlink(lab, pair, kernel, ki
         me.ns.nl.link("add", ifname=name, kind=kind, **gre_attrs(me, peer, spec))
         link = me.ns.link(name).add_address(f"198.18.70.{i}/24").up()
         ends.append(link)
-    msg = ends[0].ns.nl.get_links(ends[0].index)[0]
-    info = msg.get_attr("IFLA_LINKINFO")
-    data = dict(info.get_attr("IFLA_INFO_DATA")["attrs"])
+    read_kind, data = ends[0].info()
     got = {k: data.get(k.upper().replace("GRE_", "IFLA_GRE_")) for k in spec}
     ok = ping(pair.a.ns, "198.18.70.2", count=3, timeout=1)
     # a change carries every parameter: the kernel rebuilds the tunnel's parameters from the
@@ -185,21 +180,20 @@ def test_gre_devices_configured_and_read_back_over_netlink(lab, pair, kernel, ki
     a_link = ends[0]
     a_link.ns.nl.link("set", index=a_link.index, kind=kind,
                       **gre_attrs(pair.a, pair.b, spec | {"gre_okey": spec["gre_okey"] + 1}))
-    changed = dict(a_link.ns.nl.get_links(a_link.index)[0].get_attr("IFLA_LINKINFO")
-                   .get_attr("IFLA_INFO_DATA")["attrs"])["IFLA_GRE_OKEY"]
+    changed = a_link.info()[1]["IFLA_GRE_OKEY"]
     wrong_key = ping(pair.a.ns, "198.18.70.2", count=2, timeout=1)
     for link in ends:
-        link.ns.nl.link("del", index=link.index)
+        link.delete()
     gone = [link.name in link.ns.links() for link in ends]
     record(f"{kind} over netlink", params={"kind": kind, **spec},
-           samples={"read_back": got, "kind": info.get_attr("IFLA_INFO_KIND"),
+           samples={"read_back": got, "kind": read_kind,
                     "local": data.get("IFLA_GRE_LOCAL"), "remote": data.get("IFLA_GRE_REMOTE"),
                     "ping": ok, "okey_after_change": changed, "ping_with_wrong_key": wrong_key,
                     "still_listed": gone})
-    assert info.get_attr("IFLA_INFO_KIND") == kind
+    assert read_kind == kind
     assert got == spec
     assert data["IFLA_GRE_LOCAL"] == pair.a.ip4 and data["IFLA_GRE_REMOTE"] == pair.b.ip4
-    assert data["IFLA_GRE_IFLAGS"] & GRE_KEY_FLAG and data["IFLA_GRE_OFLAGS"] & GRE_KEY_FLAG
+    assert data["IFLA_GRE_IFLAGS"] & GRE_KEY and data["IFLA_GRE_OFLAGS"] & GRE_KEY
     assert changed == spec["gre_okey"] + 1
     assert ok and not wrong_key
     assert gone == [False, False]
@@ -207,7 +201,6 @@ def test_gre_devices_configured_and_read_back_over_netlink(lab, pair, kernel, ki
 
 # -- 5. vnet_hdr GSO into a GRE tunnel ---------------------------------------------------------
 GUEST_IP, FAR_IP = "198.18.40.2", "198.18.61.2"
-GRE_OVERHEAD = 24  # outer IPv4 20 + GRE 4
 SEGMENTS_PER_WRITE = 10
 WRITES = 40
 SEGMENTS = SEGMENTS_PER_WRITE * WRITES
@@ -349,4 +342,4 @@ def test_vnet_hdr_gso_packets_into_a_gre_tunnel(lab, case, record):
         # a few packets more are ARP and the like), each a full 1500 bytes
         assert d["hv_IpFragCreates"] == 0 and d["far_IpReasmReqds"] == 0, d
         assert SEGMENTS <= d["underlay_tx_packets"] <= SEGMENTS + 10, d
-        assert max(ip_sizes) == 1436 + 40 + GRE_OVERHEAD
+        assert max(ip_sizes) == 1436 + 40 + tun.overhead

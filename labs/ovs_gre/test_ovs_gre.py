@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.measure import settled
+from harness.measure import delta, settled
 from harness.ovs import DATAPATHS
 from harness.topology import Endpoint, VethPair
 from harness.traffic.ping import ping
@@ -25,7 +25,6 @@ from harness.traffic.tcp_probe import tcp_transfer
 from harness.units import format_rate
 
 UNDERLAY_MTU = 1500
-GRE_OVERHEAD = 38
 GRE_PORT = "greport0"  # not "gre0": loading ip_gre creates a gre0 device in every namespace
 VM_NET = "198.18.200"  # the VMs' segment, carried through the tunnel
 TUNNEL_IPS = ("198.18.10.1", "198.18.10.2")
@@ -70,7 +69,7 @@ def vm_behind_gre(lab, hypervisors, datapath: str, config: str, vm_mtu: int = 15
     h1, h2 = hypervisors
     nic = lab.veth_pair(h1.ns, h2.ns, mtu=UNDERLAY_MTU, names=("nic1", "nic2"), addressed=False)
     # the hypervisors outlive the test: their NIC is deleted explicitly
-    lab.defer.push(f"link {nic.a.link.name}", h1.ns.nl.link, "del", index=nic.a.link.index)
+    lab.defer.push(f"link {nic.a.link.name}", nic.a.link.delete)
     vms, ports = [], []
     for i, (hv, nic_end) in enumerate(zip(hypervisors, (nic.a, nic.b)), start=1):
         sw, local, remote = hv.ovs, TUNNEL_IPS[i - 1], TUNNEL_IPS[2 - i]
@@ -78,7 +77,7 @@ def vm_behind_gre(lab, hypervisors, datapath: str, config: str, vm_mtu: int = 15
         cable = lab.veth_pair(vm, hv.ns, mtu=vm_mtu, names=(f"eth{i}", f"vp{i}"), addressed=False)
         # deleted explicitly: the next test reuses the name in the same hypervisor, and a
         # namespace's links go away asynchronously
-        lab.defer.push(f"link {cable.b.link.name}", hv.ns.nl.link, "del", index=cable.b.link.index)
+        lab.defer.push(f"link {cable.b.link.name}", cable.b.link.delete)
         cable.a.link.add_address(f"{VM_NET}.{i}/24")
         vms.append(Endpoint(vm, cable.a.link, f"{VM_NET}.{i}", ""))
         ports.append(cable.b.link)
@@ -157,10 +156,6 @@ def counters(setup) -> dict:
             "IpReasmOKs": s2["IpReasmOKs"],
             "vm1_icmp_unreachable": setup.vms[0].ns.snmp()["IcmpInDestUnreachs"],
             "ovs_log_message_too_long": h1.ovs.log().count("Message too long")}
-
-
-def delta(before, after):
-    return {k: after[k] - before[k] for k in before}
 
 
 @pytest.mark.parametrize("df_default", ["true", "false"])
