@@ -189,6 +189,18 @@ def guest_command(pytest_args: list[str], results_dir: str, release: str, image:
     return "\n".join(lines) + "\n"
 
 
+BOOT_MODES = ("fast", "pvh", "vng")
+
+
+def boot_mode() -> str:
+    """``KERNEL_LAB_BOOT``: ``fast`` (default: PVH entry and the pre-init, no udev), ``pvh``
+    (PVH entry, udev as virtme-ng starts it) or ``vng`` (the image booted as vng boots it)."""
+    mode = os.environ.get("KERNEL_LAB_BOOT", "fast")
+    if mode not in BOOT_MODES:
+        raise HarnessError(f"KERNEL_LAB_BOOT={mode}: choose one of {', '.join(BOOT_MODES)}")
+    return mode
+
+
 def boot(image: str, command: str, rwdir: str, timeout: float, log=None,
          cpus: int = 2, memory: str = "2G", boot_timeout: float = 180.0,
          console_log: str | None = None) -> dict:
@@ -199,15 +211,27 @@ def boot(image: str, command: str, rwdir: str, timeout: float, log=None,
     to the terminal; a panic there, no sign of the command within ``boot_timeout`` seconds, or
     ``timeout`` for the whole run stop the guest.
     """
+    from .guest_preinit import guest_init_opts
+    from .vmlinux import boot_image
+
+    mode = boot_mode()
     tools = require_tools()
-    kvm, accel_note = kvm_usable(image, tools)
-    argv = [tools["vng"], "--force-9p", "--run", image, "--user", "root", "--cpus", str(cpus),
+    kernel, entry_note = image, f"bzImage decompressor (KERNEL_LAB_BOOT={mode})"
+    if mode != "vng":
+        kernel, entry_note = boot_image(image, kernel_release(image))
+    kvm, accel_note = kvm_usable(kernel, tools)
+    argv = [tools["vng"], "--force-9p", "--run", kernel, "--user", "root", "--cpus", str(cpus),
             "--memory", memory, "--rwdir", rwdir, "--verbose",
             "--append", f"loglevel=3 module_blacklist={UNUSED_MODULES}", "--exec", command]
     if not kvm:
         argv.insert(1, "--disable-kvm")
+    init_opts, init_note = [], f"with udev (KERNEL_LAB_BOOT={mode})"
+    if mode == "fast":
+        init_opts, init_note = guest_init_opts(argv, _env())
+    argv += init_opts
     out = log or sys.stdout
-    out.write(f"kernel-lab: booting {image} with virtme-ng, {accel_note}\n")
+    out.write(f"kernel-lab: booting {image} with virtme-ng, {accel_note}; "
+              f"entered through the {entry_note}; {init_note}\n")
     out.flush()
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -267,6 +291,7 @@ def boot(image: str, command: str, rwdir: str, timeout: float, log=None,
         out.write(buf.decode(errors="replace") + "\n")
     rc = proc.wait()
     return {"rc": rc, "accel": "kvm" if kvm else "tcg", "accel_note": accel_note,
+            "booted_file": kernel, "entry": entry_note, "init": init_note,
             "boot_timeout": boot_timeout,
             "seconds": time.monotonic() - t0, "marks": marks, "panic": panic,
             "timed_out": timed_out, "argv": argv}

@@ -10,6 +10,8 @@ PACKAGES=(
     iperf3 libiperf0 netperf ethtool tcpdump iputils-ping iproute2 nftables procps kmod
     # kernels under test: QEMU, Debian's stock kernel with modules, virtme-ng's needs
     qemu-system-x86 linux-image-amd64 busybox-static
+    # the guest's static pre-init (harness/guest/preinit.c) is built on first boot
+    gcc libc6-dev
     # the OVS labs
     openvswitch-switch
     # reports: the LaTeX (beamer) output is compiled and the HTML page screenshotted in tests
