@@ -1,7 +1,8 @@
 """The guest's first process: ``harness/guest/preinit.c``, run before virtme-ng-init.
 
 It makes the /dev/virtio-ports links the guest's command talks through and hides
-systemd-udevd, so virtme-ng-init skips udev's coldplug (see the C file for why).  It is built
+systemd-udevd and systemd-tmpfiles, so virtme-ng-init skips udev's coldplug and tmpfiles' boot
+entries (see the C file for why).  It is built
 once per source on the host (``cc -static``) and kept in the kernel-lab cache.
 
 vng always puts its own ``init=`` last on the kernel command line, and virtme-ng's initramfs
@@ -79,6 +80,7 @@ def guest_init_opts(argv: list[str], env: dict) -> tuple[list[str], str]:
     """Extra vng options that boot the guest through the pre-init, and a note saying which."""
     try:
         cmdline = swap_init(vng_cmdline(argv, env), preinit_binary())
-    except HarnessError as exc:
+    except (HarnessError, OSError) as exc:
         return [], f"with udev ({exc})"
-    return [f"--qemu-opts=-append {shlex.quote(cmdline)}"], "without udev (kernel-lab pre-init)"
+    note = "without udev or tmpfiles (kernel-lab pre-init)"
+    return [f"--qemu-opts=-append {shlex.quote(cmdline)}"], note

@@ -1,16 +1,18 @@
 /*
  * kernel-lab's first process in a guest (PID 1): it does the one thing the labs need from
- * udev, hides udev, then becomes virtme-ng-init (the path in $kernel_lab_init).
+ * udev, hides udev and systemd-tmpfiles, then becomes virtme-ng-init (the path in
+ * $kernel_lab_init).
  *
  * virtme-ng-init starts systemd-udevd whenever it finds /usr/lib/systemd/systemd-udevd and
  * waits for the coldplug of every emulated device to settle: seconds of a boot under software
  * emulation, for hardware the labs never use (device nodes come from devtmpfs, kernel modules
  * from modprobe).  What the guest does need from udev is the /dev/virtio-ports/<name> links
- * that carry the command's input, output and exit code; they are made here.  Then the writable
- * overlay virtme-ng-init would mount over /usr (virtme_rw_overlayN=/usr) is mounted first,
- * here, with systemd-udevd removed from it, so virtme-ng-init logs "unable to find udevd, skip
- * udev" and goes on.  Whatever fails here is logged and left to virtme-ng-init as it was: the
- * guest then boots with udev.
+ * that carry the command's input, output and exit code; they are made here.  Before that it
+ * runs systemd-tmpfiles --boot (1.2 s), whose entries (/run/lock, journal folders, nologin,
+ * ...) the labs do not use either.  The writable overlay virtme-ng-init would mount over /usr
+ * (virtme_rw_overlayN=/usr) is mounted first, here, with both programs removed from it, so
+ * virtme-ng-init logs that it cannot run them and goes on.  Whatever fails here is logged and
+ * left to virtme-ng-init as it was: the guest then boots with them.
  *
  * A static C program because under emulation each program loaded from the 9p root costs a
  * tenth of a second or more; a shell script doing the same took over a second.
@@ -84,7 +86,12 @@ static void link_virtio_ports(void)
 	umount("/sys");
 }
 
-static void hide_udevd(void)
+static const char *const hidden[] = {
+	"/usr/lib/systemd/systemd-udevd",
+	"/usr/bin/systemd-tmpfiles",
+};
+
+static void hide_services(void)
 {
 	char var[32];
 	const char *dir;
@@ -106,8 +113,9 @@ static void hide_udevd(void)
 	if (mount(var, "/usr", "overlay", 0, "lowerdir=/usr,upperdir=" UPPER ",workdir=" WORK))
 		return (void)failed("mount", "/usr");
 	unsetenv(var);
-	if (unlink("/usr/lib/systemd/systemd-udevd") && errno != ENOENT)
-		failed("unlink", "/usr/lib/systemd/systemd-udevd");
+	for (i = 0; i < (int)(sizeof(hidden) / sizeof(hidden[0])); i++)
+		if (unlink(hidden[i]) && errno != ENOENT)
+			failed("unlink", hidden[i]);
 }
 
 int main(int argc, char **argv)
@@ -123,7 +131,7 @@ int main(int argc, char **argv)
 	next = strdup(env);
 	unsetenv("kernel_lab_init");
 	link_virtio_ports();
-	hide_udevd();
+	hide_services();
 	argv[0] = next;
 	execv(next, argv);
 	failed("exec", next);
