@@ -4,8 +4,9 @@
 Each round runs ``pytest --kernel IMAGE labs/ingress_ifb -k cannot_hold_classes`` once per
 mode, in turn, so drift in the machine hits all alike:
 - ``vng``:  the bzImage booted as virtme-ng boots it (decompressor, udev);
-- ``pvh``:  the kernel entered through the PVH entry of its cached vmlinux, udev as before;
-- ``fast``: PVH entry and the kernel-lab pre-init (no udev): the default.
+- ``pvh``:  the kernel entered through the PVH entry of its cached vmlinux, udev and tmpfiles
+  as before;
+- ``fast``: PVH entry and the kernel-lab pre-init (no udev, no tmpfiles): the default.
 It prints the median seconds to the guest's command ("booted") and to the first test, and
 their ratios to ``vng``.  Nothing else should run on the machine meanwhile.
 

@@ -193,8 +193,9 @@ BOOT_MODES = ("fast", "pvh", "vng")
 
 
 def boot_mode() -> str:
-    """``KERNEL_LAB_BOOT``: ``fast`` (default: PVH entry and the pre-init, no udev), ``pvh``
-    (PVH entry, udev as virtme-ng starts it) or ``vng`` (the image booted as vng boots it)."""
+    """``KERNEL_LAB_BOOT``: ``fast`` (default: PVH entry and the pre-init, no udev or tmpfiles),
+    ``pvh`` (PVH entry, udev and tmpfiles as virtme-ng runs them) or ``vng`` (the image booted
+    as vng boots it)."""
     mode = os.environ.get("KERNEL_LAB_BOOT", "fast")
     if mode not in BOOT_MODES:
         raise HarnessError(f"KERNEL_LAB_BOOT={mode}: choose one of {', '.join(BOOT_MODES)}")

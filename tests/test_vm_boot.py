@@ -10,7 +10,7 @@ import pytest
 
 from harness import guest_preinit, vmlinux
 from harness.errors import HarnessError
-from harness.vm import boot
+from harness.vm import boot, boot_mode
 
 from test_vm import debian_image
 
@@ -108,3 +108,13 @@ def test_the_guest_boots_without_udev_and_keeps_io_and_exit_code(tmp_path):
     assert info["rc"] == 7, text
     assert "NO-UDEV" in text and "ON-STDERR" in text
     assert info["init"].startswith("without udev") and info["entry"].startswith("PVH entry")
+
+
+def test_the_boot_mode_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("KERNEL_LAB_BOOT", raising=False)
+    assert boot_mode() == "fast"
+    monkeypatch.setenv("KERNEL_LAB_BOOT", "vng")
+    assert boot_mode() == "vng"
+    monkeypatch.setenv("KERNEL_LAB_BOOT", "quick")
+    with pytest.raises(HarnessError, match="KERNEL_LAB_BOOT=quick: choose one of fast, pvh, vng"):
+        boot_mode()
