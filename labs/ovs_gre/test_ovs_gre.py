@@ -30,6 +30,11 @@ VM_NET = "198.18.200"  # the VMs' segment, carried through the tunnel
 TUNNEL_IPS = ("198.18.10.1", "198.18.10.2")
 FITS = 1400  # a VM MTU whose packets fit the underlay once encapsulated
 UDP_RATE = 20_000_000  # well below what the slowest (emulated, userspace) path carries
+# Where the path fits (or fragments), the tunnel loses nothing: every datagram that reaches the
+# hypervisor leaves it (asserted from its counters).  An emulated CPU may still lose a few
+# beyond it, in the receiving VM's socket: 1.95 % once in the Debian guest on the userspace
+# datapath, with all 3661 packets out of the hypervisor.  That is not the tunnel's doing.
+LOSS_BEYOND_TUNNEL = 0.05
 
 #: which configuration carries traffic on which datapath, as measured (README): the userspace
 #: datapath sends tunnel packets only through a bridge port it owns (native tunnelling needs
@@ -203,11 +208,13 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
                       f"{transfer.seconds:.0f} s)", "-", "-", "-", "-")
     udp, d, k, transfer, tcp = seen[1400]
     assert d["IpFragCreates"] == 0 and 0.98 <= k <= 1.1, d
-    assert udp.datagram_loss < 0.01 and transfer.complete
+    assert d["out_of_h1_nic"] >= 0.99 * d["into_h1_from_vm"], d  # the tunnel dropped nothing
+    assert udp.datagram_loss < LOSS_BEYOND_TUNNEL and transfer.complete
     udp, d, k, transfer, tcp = seen[1500]
     if datapath == "system" and df_default == "false":
         assert 1.95 <= k <= 2.1 and d["IpFragOKs"] >= 0.95 * udp.datagrams_sent, d
-        assert udp.datagram_loss < 0.01
+        assert d["out_of_h1_nic"] >= 1.95 * d["into_h1_from_vm"], d  # each one fragmented
+        assert udp.datagram_loss < LOSS_BEYOND_TUNNEL
         assert transfer.complete and tcp.goodput_bps < seen[1400][4].goodput_bps
     else:
         assert d["IpFragCreates"] == 0 and k < 0.05, d
