@@ -17,18 +17,20 @@ import argparse
 import glob
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from harness.vm import other_images  # noqa: E402
 MODES = ("vng", "pvh", "fast")
 
 
 def default_image() -> str:
-    images = sorted(i for i in glob.glob("/boot/vmlinuz-*") if not i.endswith(platform.release()))
+    images = other_images()
     if not images:
         sys.exit("no kernel image in /boot besides the running one")
     return images[-1]

@@ -16,6 +16,8 @@ import sys
 import sysconfig
 import zipfile
 
+from .cache import made_once
+
 PACKAGES = ["pytest", "pluggy", "iniconfig", "packaging", "pygments", "pyroute2", "iperf3", "tabulate"]
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data",
                "site-packages", "lib-dynload", "__pycache__", "venv", "distutils", "config-3.11-x86_64-linux-gnu"}
@@ -78,11 +80,10 @@ def lazy_init_source(init_path: str) -> str:
 
 
 def build(path: str | None = None) -> str:
-    path = path or bundle_path()
-    if os.path.exists(path):
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + f".tmp{os.getpid()}"
+    return made_once(path or bundle_path(), _write)
+
+
+def _write(tmp: str) -> None:
     stdlib = sysconfig.get_paths()["stdlib"]
     purelib = sysconfig.get_paths()["purelib"]
     with zipfile.PyZipFile(tmp, "w", compression=zipfile.ZIP_STORED, optimize=0) as z:
@@ -120,8 +121,6 @@ def build(path: str | None = None) -> str:
                     z.writepy(full)
                 elif os.path.exists(full + ".py"):
                     z.writepy(full + ".py")
-    os.replace(tmp, path)
-    return path
 
 
 if __name__ == "__main__":

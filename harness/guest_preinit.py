@@ -15,36 +15,32 @@ as vng makes it, with udev, and the note says why.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
 
+from .cache import cache_dir, file_digest, made_once
 from .errors import HarnessError
-from .vmlinux import cache_dir
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "preinit.c")
 
 
 def preinit_binary() -> str:
     """The static pre-init built from SOURCE (made on first use)."""
-    with open(SOURCE, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(cache_dir("preinit"), f"preinit-{digest}")
-    if os.path.exists(path):
-        return path
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        raise HarnessError("no C compiler (cc) to build the guest pre-init")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    res = subprocess.run([cc, "-static", "-O2", "-o", tmp, SOURCE], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise HarnessError(f"cc -static failed: {res.stderr.strip()[-300:]}")
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: str) -> None:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise HarnessError("no C compiler (cc) to build the guest pre-init")
+        res = subprocess.run([cc, "-static", "-O2", "-o", tmp, SOURCE], capture_output=True,
+                             text=True)
+        if res.returncode != 0:
+            raise HarnessError(f"cc -static failed: {res.stderr.strip()[-300:]}")
+
+    path = os.path.join(cache_dir("preinit"), f"preinit-{file_digest(SOURCE)}")
+    return made_once(path, write)
 
 
 def swap_init(cmdline: str, preinit: str) -> str:

@@ -40,6 +40,15 @@ CONSOLE_RE = re.compile(r"^\[\s*\d+\.\d+\] ")
 EXIT_PANIC, EXIT_TIMEOUT, EXIT_BOOT = 3, 3, 3
 
 
+def other_images(boot_dir: str = "/boot") -> list[str]:
+    """Kernel images in ``boot_dir`` besides the running kernel's, sorted by name."""
+    import glob
+    import platform
+
+    return sorted(i for i in glob.glob(os.path.join(boot_dir, "vmlinuz-*"))
+                  if not i.endswith(platform.release()))
+
+
 def kernel_release(image: str) -> str:
     """The release string of a bzImage (from its setup header), e.g. ``6.1.0-56-amd64``."""
     if not os.path.exists(image):

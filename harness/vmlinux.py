@@ -13,7 +13,6 @@ undo) boot as they are.
 from __future__ import annotations
 
 import bz2
-import hashlib
 import lzma
 import os
 import shutil
@@ -21,15 +20,11 @@ import struct
 import subprocess
 import zlib
 
+from .cache import cache_dir, file_digest, made_once
 from .errors import HarnessError
 
 XEN_ELFNOTE_PHYS32_ENTRY = 18
-
-
-def cache_dir(kind: str = "vmlinux") -> str:
-    """Where made-once files live: ``$XDG_CACHE_HOME/kernel-lab/<kind>`` (~/.cache by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kernel-lab", kind)
+PT_INTERP, PT_NOTE = 3, 4
 
 
 def payload(image: str) -> bytes:
@@ -67,15 +62,24 @@ def decompress(blob: bytes) -> bytes:
     raise HarnessError(f"unknown kernel compression (magic {blob[:4].hex()})")
 
 
-def has_pvh_note(elf: bytes) -> bool:
-    """True if the ELF has a Xen note of type PHYS32_ENTRY (the PVH entry point)."""
-    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:  # 64-bit little-endian only
-        return False
+def program_headers(elf: bytes) -> list[tuple[int, int, int]]:
+    """(p_type, p_offset, p_filesz) of each program header of a 64-bit little-endian ELF; []
+    for anything else."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
+        return []
     (phoff,) = struct.unpack_from("<Q", elf, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    headers = []
     for i in range(phnum):
         p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
-        if p_type != 4:  # PT_NOTE
+        headers.append((p_type, p_offset, p_filesz))
+    return headers
+
+
+def has_pvh_note(elf: bytes) -> bool:
+    """True if the ELF has a Xen note of type PHYS32_ENTRY (the PVH entry point)."""
+    for p_type, p_offset, p_filesz in program_headers(elf):
+        if p_type != PT_NOTE:
             continue
         pos, end = p_offset, p_offset + p_filesz
         while pos + 12 <= end:
@@ -90,20 +94,16 @@ def has_pvh_note(elf: bytes) -> bool:
 def pvh_vmlinux(image: str, release: str) -> str:
     """The cached PVH-bootable ELF of ``image``, made on first use; HarnessError if the image
     cannot be booted that way."""
-    with open(image, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(cache_dir(), f"vmlinux-{release}-{digest}")
-    if os.path.exists(path):
-        return path
-    elf = decompress(payload(image))
-    if not has_pvh_note(elf):
-        raise HarnessError(f"{image} has no PVH entry (CONFIG_PVH is off)")
-    os.makedirs(cache_dir(), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(elf)
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: str) -> None:
+        elf = decompress(payload(image))
+        if not has_pvh_note(elf):
+            raise HarnessError(f"{image} has no PVH entry (CONFIG_PVH is off)")
+        with open(tmp, "wb") as f:
+            f.write(elf)
+
+    path = os.path.join(cache_dir("vmlinux"), f"vmlinux-{release}-{file_digest(image)}")
+    return made_once(path, write)
 
 
 def boot_image(image: str, release: str) -> tuple[str, str]:

@@ -1,23 +1,20 @@
 """Kernels under test: a stock Debian kernel booted with virtme-ng runs the labs."""
 
-import glob
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
 from harness.errors import HarnessError
-from harness.vm import boot, kernel_release
+from harness.vm import boot, kernel_release, other_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def debian_image() -> str:
-    images = sorted(i for i in glob.glob("/boot/vmlinuz-*")
-                    if not i.endswith(platform.release()))
+    images = other_images()
     if not images:
         pytest.fail("no kernel image in /boot besides the running one: make test installs "
                     "linux-image-amd64", pytrace=False)
