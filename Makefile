@@ -1,12 +1,12 @@
-# kernel-lab: `make lab` runs the default labs and prints the results; `make test` runs the suite.
-# Both do all set-up first (idempotent): Debian packages, then a virtual environment in .venv.
+# kernel-lab: `make lab` runs the default labs and prints the results; `make test` runs the suite;
+# `make check` runs the harness's unit tests only (no traffic, no guest: the edit loop).
+# lab and test do all set-up first (idempotent): Debian packages, then a virtual environment in .venv.
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.kernel-lab-installed
-LABS    ?= labs
 PYTEST  := $(VENV)/bin/pytest
 
-.PHONY: setup system venv lab test bench clean-results sweep
+.PHONY: setup system venv lab nightly test check bench clean-results sweep
 
 setup: system venv
 
@@ -19,14 +19,20 @@ $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	@$(VENV)/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
-	@$(VENV)/bin/python -c "import harness.plugin, pyroute2, iperf3, tabulate, matplotlib"
+	@$(VENV)/bin/python -c "import harness.plugin, pyroute2, iperf3, tabulate, matplotlib, jsonschema, pytest_rerunfailures, pytest_repeat"
 	@touch $(STAMP)
 
 lab: setup
-	$(PYTEST) $(LABS); status=$$?; $(VENV)/bin/kernel-lab report --write; exit $$status
+	$(VENV)/bin/kernel-lab lab
+
+nightly: setup
+	$(VENV)/bin/kernel-lab nightly
 
 test: setup
 	$(PYTEST)
+
+check: venv
+	$(PYTEST) -q tests/unit
 
 bench: setup
 	$(VENV)/bin/python bench/build_teardown.py

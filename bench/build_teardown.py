@@ -18,9 +18,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness.run import Run  # noqa: E402
-from harness.tc import HTB, ingress_redirect  # noqa: E402
-from harness.topology import Lab  # noqa: E402
+from harness.run.session import Run  # noqa: E402
+from harness.net.tc import HTB, ingress_redirect  # noqa: E402
+from harness.net.topology import Lab  # noqa: E402
 
 SHELL = r"""
 set -e

@@ -25,7 +25,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from harness.vm import other_images  # noqa: E402
+from harness.vm.image import other_images  # noqa: E402
 MODES = ("vng", "pvh", "fast")
 
 

@@ -1,12 +1,15 @@
 """The ``kernel-lab`` command.
 
-    kernel-lab caps [--kernel IMAGE]        what this kernel (and IMAGE's) can do
-    kernel-lab run [--kernel IMAGE] LAB...  run labs (pytest) on this kernel or inside IMAGE
+    kernel-lab caps [--kernel K1,K2,...]    what this kernel (and those kernels' configs) can do
+    kernel-lab run [--kernel K [--modules DIR]] LAB...   run labs here or inside kernel K
+    kernel-lab nightly [--kernels ...] [--labs ...] [--baseline NAME]   every kernel, one verdict
+    kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
     kernel-lab report [RUN ...] [--format md|latex|html] [--out DIR] [--write]
     kernel-lab baseline save [RUN] [--name NAME]
     kernel-lab compare [RUN] --baseline NAME
     kernel-lab sweep [--dry-run]            remove what dead runs left behind
     kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB]   labs x kernels, one table
+    kernel-lab new-lab NAME                 a new lab from labs/_example
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import argparse
 import os
 import sys
 
-from .errors import HarnessError
+from .core.errors import HarnessError
+
+
+LABS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labs")
 
 
 def _need_root(what: str):
@@ -26,23 +32,29 @@ def _need_root(what: str):
 def cmd_caps(args) -> int:
     from tabulate import tabulate
 
-    from .kernel import FEATURES, Kernel
+    from .kernel.capabilities import Kernel
+    from .kernel.features import FEATURES
+    from .kernel.modules import ModuleLoader
+    from .net.sweeper import close_run
+    from .run.session import Run
+    from .vm.kernels import config_capabilities, resolve
 
-    _need_root("kernel-lab caps")
-    from .run import Run
-
-    run = Run(results_root=args.results)
-    try:
-        probe_ns = run.scratch_namespace("probe")
-        k = Kernel(probe_namespace=probe_ns, allow_modprobe=not args.no_modprobe)
-        columns = {f"running {k.release}": {c.feature.name: _cap_cell(c) for c in k.table()}}
-        if args.kernel:
-            from .vm import image_capabilities
-
-            release, caps = image_capabilities(args.kernel)
-            columns[f"image {release}"] = caps
-    finally:
-        run.close()
+    others = [s.strip() for s in (args.kernel or "").split(",") if s.strip()]
+    columns = {}
+    if not others or "running" in others:
+        _need_root("kernel-lab caps")
+        run = Run(results_root=args.results)
+        try:
+            probe_ns = run.scratch_namespace("probe")
+            k = Kernel(probe_namespace=probe_ns, modules=ModuleLoader(allowed=args.modprobe))
+            columns[f"running {k.release}"] = {c.feature.name: _cap_cell(c) for c in k.table()}
+        finally:
+            close_run(run)
+    for spec in others:
+        if spec == "running":
+            continue
+        kut = resolve(spec, modules=args.modules)
+        columns[kut.label] = config_capabilities(kut)
     rows = []
     for name, f in FEATURES.items():
         rows.append([name, f.config] + [col.get(name, "") for col in columns.values()])
@@ -57,7 +69,7 @@ def _cap_cell(c) -> str:
 
 
 def cmd_sweep(args) -> int:
-    from .sweeper import sweep
+    from .net.sweeper import sweep
 
     _need_root("kernel-lab sweep")
     removed = sweep(dry_run=args.dry_run)
@@ -69,7 +81,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import load_runs, render, resolve_run, write_report
+    from .report.files import write_report
+    from .report.tables import load_runs, render, resolve_run
 
     folders = [resolve_run(args.results, r) for r in (args.runs or [None])]
     runs = load_runs(folders)
@@ -89,8 +102,8 @@ def cmd_report(args) -> int:
 
 
 def _run_records(results: str, run: str) -> tuple[str, list]:
-    from .report import resolve_run
-    from .results import load_records
+    from .report.tables import resolve_run
+    from .results.records import load_records
 
     folder = resolve_run(results, run)
     records, problems = load_records(folder)
@@ -100,7 +113,7 @@ def _run_records(results: str, run: str) -> tuple[str, list]:
 
 
 def cmd_baseline(args) -> int:
-    from . import baseline
+    from .results import baseline
 
     folder, records = _run_records(args.results, args.run)
     name = args.name or os.path.basename(os.path.realpath(folder))
@@ -110,11 +123,11 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from . import baseline
+    from .results import baseline
 
     _, records = _run_records(args.results, args.run)
     base = baseline.load(args.results, args.baseline)
-    changes = baseline.compare(records, base)
+    changes = baseline.compare(records, base, allow_missing=args.allow_missing)
     if not changes:
         raise HarnessError(f"nothing in common between the run and baseline {args.baseline}")
     print(baseline.render(changes))
@@ -124,28 +137,98 @@ def cmd_compare(args) -> int:
     return 1 if bad else 0
 
 
+def lab_paths(names: list[str]) -> list[str]:
+    """Lab folders from lab names (or paths); one line for an unknown one."""
+    paths = []
+    for lab in names:
+        path = lab if os.path.exists(lab) else os.path.join(LABS_DIR, lab)
+        if not os.path.isdir(path):
+            raise HarnessError(f"unknown lab {lab!r}: no folder labs/{lab}")
+        paths.append(os.path.relpath(path) if path.startswith(os.getcwd()) else path)
+    return paths
+
+
+def all_labs() -> list[str]:
+    return sorted(d for d in os.listdir(LABS_DIR) if os.path.isdir(os.path.join(LABS_DIR, d))
+                  and not d.startswith((".", "_")) and d != "__pycache__")
+
+
 def cmd_run(args) -> int:
     import pytest
 
-    labs = []
-    for lab in args.labs:
-        path = lab if os.path.exists(lab) else os.path.join("labs", lab)
-        if not os.path.exists(path):
-            raise HarnessError(f"unknown lab {lab!r}: no folder {path}")
-        labs.append(path)
-    argv = labs + ["--results", args.results] + (["--kernel", args.kernel] if args.kernel else [])
+    argv = lab_paths(args.labs) + ["--results", args.results]
+    if args.kernel:
+        argv += ["--kernel", args.kernel] + (["--modules", args.modules] if args.modules else [])
     return int(pytest.main(argv + args.pytest_args))
 
 
 def cmd_matrix(args) -> int:
-    from .matrix import matrix
+    from .orchestrate.matrix import matrix
 
     _need_root("kernel-lab matrix")
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     labs = [x.strip() for x in args.labs.split(",") if x.strip()]
     if not kernels or not labs:
         raise HarnessError("matrix needs --kernels and --labs (comma-separated)")
-    return matrix(kernels, labs, os.path.abspath(args.results), args.vm_timeout)
+    return matrix(kernels, lab_paths(labs), os.path.abspath(args.results), args.vm_timeout)
+
+
+def cmd_nightly(args) -> int:
+    from .orchestrate.nightly import DEFAULT_KERNELS, nightly
+
+    _need_root("kernel-lab nightly")
+    kernels = [k.strip() for k in (args.kernels or ",".join(DEFAULT_KERNELS)).split(",") if k.strip()]
+    labs = [x.strip() for x in args.labs.split(",")] if args.labs else all_labs()
+    if args.save_baseline and not args.baseline:
+        raise HarnessError("--save-baseline needs --baseline NAME")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    return nightly(kernels, lab_paths(labs), os.path.abspath(args.results), args.baseline,
+                   save_baseline=args.save_baseline, vm_timeout=args.vm_timeout, extra=extra)
+
+
+def cmd_lab(args) -> int:
+    import datetime as _dt
+
+    from .orchestrate.everywhere import default_fill_in, run_everywhere
+
+    _need_root("kernel-lab lab")
+    run_id = args.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-lab"
+    fill_in = None if args.no_fill_in else (args.fill_in or default_fill_in())
+    return run_everywhere(lab_paths(args.labs or all_labs()), os.path.abspath(args.results),
+                          run_id, fill_in)
+
+
+def cmd_kconfig(args) -> int:
+    from .plugin.kconfig import fragment
+
+    print(fragment(lab_paths(args.labs or all_labs())), end="")
+    return 0
+
+
+def cmd_new_lab(args) -> int:
+    """Copy labs/_example to labs/NAME: a lab that passes as it is, ready to become a recipe."""
+    import re
+    import shutil
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", args.name):
+        raise HarnessError(f"bad lab name {args.name!r}: lower-case letters, digits and _, "
+                           "starting with a letter")
+    into = os.path.join(args.labs_dir, args.name)
+    if os.path.exists(into):
+        raise HarnessError(f"{into} exists already")
+    template = os.path.join(LABS_DIR, "_example")
+    os.makedirs(into)
+    for fn in sorted(os.listdir(template)):
+        if fn.startswith(".") or fn == "__pycache__":
+            continue
+        target = "test_" + args.name + ".py" if fn == "test_example.py" else fn
+        with open(os.path.join(template, fn)) as f:
+            text = f.read().replace("_example", args.name)
+        with open(os.path.join(into, target), "w") as f:
+            f.write(text)
+    print(f"wrote {into}: run it with `pytest {os.path.relpath(into)}`; labs/README.md says "
+          "how to make it yours")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"))
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("caps", help="capability table of the kernel")
-    c.add_argument("--kernel", help="also show this kernel image's capabilities (from its config)")
-    c.add_argument("--no-modprobe", action="store_true", help="do not load modules")
+    c.add_argument("--kernel", help="also show these kernels' capabilities, from their configs "
+                                    "(comma-separated: images, releases, debian:SUITE, trees)")
+    c.add_argument("--modules", help="with one --kernel IMAGE: its modules folder")
+    c.add_argument("--modprobe", action="store_true",
+                   help="load modules the config lists as =m (changes the root namespace)")
     c.set_defaults(func=cmd_caps)
     s = sub.add_parser("sweep", help="remove what dead runs left")
     s.add_argument("--dry-run", action="store_true")
@@ -176,17 +262,50 @@ def build_parser() -> argparse.ArgumentParser:
     c2 = sub.add_parser("compare", help="compare a run with a baseline; non-zero on regression")
     c2.add_argument("run", nargs="?", help="run id or folder (default: latest)")
     c2.add_argument("--baseline", required=True)
+    c2.add_argument("--allow-missing", action="store_true",
+                    help="a baseline measurement missing, failed or skipped here is reported, "
+                         "not counted as a regression")
     c2.set_defaults(func=cmd_compare)
     u = sub.add_parser("run", help="run labs with pytest")
     u.add_argument("labs", nargs="+")
-    u.add_argument("--kernel", help="boot this kernel image with virtme-ng and run inside it")
+    u.add_argument("--kernel", help="boot this kernel with virtme-ng and run inside it: an image, "
+                                    "a release in /boot, debian:SUITE[=VERSION], a kernel tree")
+    u.add_argument("--modules", help="with --kernel IMAGE: its modules (INSTALL_MOD_PATH)")
     u.add_argument("pytest_args", nargs=argparse.REMAINDER)
     u.set_defaults(func=cmd_run)
+    n = sub.add_parser("new-lab", help="start a lab from labs/_example")
+    n.add_argument("name")
+    n.add_argument("--labs-dir", default=LABS_DIR, help=argparse.SUPPRESS)
+    n.set_defaults(func=cmd_new_lab)
     m = sub.add_parser("matrix", help="labs x kernels, one table")
-    m.add_argument("--kernels", required=True, help="running and/or kernel images, comma-separated")
+    m.add_argument("--kernels", required=True,
+                   help="comma-separated: running, images, releases, debian:SUITE, trees")
     m.add_argument("--labs", required=True, help="lab names, comma-separated")
     m.add_argument("--vm-timeout", type=float, default=1800.0)
     m.set_defaults(func=cmd_matrix)
+    ni = sub.add_parser("nightly", help="the labs on several kernels: report, baselines, verdict")
+    ni.add_argument("--kernels", help="comma-separated (default: running, debian:bookworm, "
+                                      "debian:trixie, debian:sid)")
+    ni.add_argument("--labs", help="comma-separated lab names (default: every lab)")
+    ni.add_argument("--baseline", help="compare each kernel with its own baseline NAME")
+    ni.add_argument("--save-baseline", action="store_true",
+                    help="keep each kernel that passed as its baseline NAME")
+    ni.add_argument("--vm-timeout", type=float, default=3600.0)
+    ni.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                    help="after --: passed to every session (e.g. -- -k accurate)")
+    ni.set_defaults(func=cmd_nightly)
+    la = sub.add_parser("lab", help="every lab here, and what this kernel lacks inside a "
+                                    "kernel that has it; one run, one report")
+    la.add_argument("labs", nargs="*", help="lab names (default: every lab)")
+    la.add_argument("--fill-in", metavar="KERNEL",
+                    help="the kernel for what this one lacks (default: the newest Debian "
+                         "kernel in /boot, else debian:bookworm)")
+    la.add_argument("--no-fill-in", action="store_true", help="this kernel only")
+    la.add_argument("--run-id")
+    la.set_defaults(func=cmd_lab)
+    kc = sub.add_parser("kconfig", help="the kernel config fragment the labs need")
+    kc.add_argument("labs", nargs="*", help="lab names (default: every lab)")
+    kc.set_defaults(func=cmd_kconfig)
     return p
 
 

@@ -21,7 +21,7 @@ def split_warning(data: str) -> tuple[str, str | None]:
 
 def main():
     ns, role, opts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    from harness import netns
+    from harness.core import netns
 
     # the main thread itself must be in the namespace: libiperf opens its sockets from it
     netns.enter(ns)

@@ -11,8 +11,9 @@ import json
 import subprocess
 import sys
 
-from ..errors import HarnessError
-from . import TrafficResult, wait_listening
+from ..core.errors import HarnessError
+from .listening import wait_listening
+from .result import TrafficResult
 
 # -S is kept for children of a guest run (see harness.guest_bundle)
 CHILD = [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "harness.traffic._iperf3_child"]
@@ -34,18 +35,14 @@ class Iperf3Flow:
         self.run, self.server, self.client = run, server, client
         self.protocol, self.seconds = protocol, seconds
 
-    def _finish(self, proc, timeout):
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        self.run.forget_process(proc.pid)
-        return out, err
-
     def wait(self) -> TrafficResult:
-        out, err = self._finish(self.client, self.seconds + 30)
-        self._finish(self.server, 10)
+        try:
+            out, err = self.run.finish(self.client, self.seconds + 30, "iperf3 client")
+        finally:
+            try:
+                self.run.finish(self.server, 10, "iperf3 server")
+            except HarnessError:
+                pass  # stopped: the client's result is what counts
         try:
             data = json.loads(out)
         except ValueError:
@@ -54,12 +51,12 @@ class Iperf3Flow:
             raise HarnessError(f"iperf3 failed: {data['error']}")
         return parse(data, self.protocol)
 
+    def running(self) -> bool:
+        return self.client.poll() is None
+
     def stop(self):
         for p in (self.client, self.server):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            self.run.forget_process(p.pid)
+            self.run.stop(p)
 
 
 def parse(data: dict, protocol: str) -> TrafficResult:
@@ -115,7 +112,7 @@ class Iperf3:
         try:
             wait_listening(dst.ns, port, server)
         except HarnessError:
-            server.kill()
+            self.run.stop(server)
             raise
         return server
 

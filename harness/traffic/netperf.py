@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import subprocess
 
-from ..errors import HarnessError
-from . import TrafficResult, require_tool, wait_listening
+from ..core.errors import HarnessError
+from ..core.tools import require_tool
+from .listening import wait_listening
+from .result import TrafficResult
 
 FIELDS = ["THROUGHPUT", "THROUGHPUT_UNITS", "ELAPSED_TIME", "LOCAL_BYTES_SENT",
           "REMOTE_BYTES_RECVD", "LOCAL_SEND_CALLS", "REMOTE_RECV_CALLS",
@@ -42,32 +44,19 @@ class NetperfFlow:
 
     def wait(self) -> TrafficResult:
         try:
-            out, err = self.client.communicate(timeout=self.seconds + 30)
-        except subprocess.TimeoutExpired:
-            self.client.kill()
-            out, err = self.client.communicate()
-        self.run.forget_process(self.client.pid)
-        self._stop_server()
+            out, err = self.run.finish(self.client, self.seconds + 30, "netperf")
+        finally:
+            self.run.stop(self.server)
         if self.client.returncode != 0:
             raise HarnessError(f"netperf failed ({self.client.returncode}): {(err or out).strip()[-300:]}")
         return parse(out.strip().splitlines()[-1], self.test, self.version)
 
-    def _stop_server(self):
-        if self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(5)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
-        self.run.forget_process(self.server.pid)
+    def running(self) -> bool:
+        return self.client.poll() is None
 
     def stop(self):
-        if self.client.poll() is None:
-            self.client.kill()
-            self.client.wait()
-        self.run.forget_process(self.client.pid)
-        self._stop_server()
+        self.run.stop(self.client)
+        self.run.stop(self.server)
 
 
 class Netperf:
@@ -87,7 +76,7 @@ class Netperf:
         try:
             wait_listening(dst.ns, port, server)
         except HarnessError:
-            server.kill()
+            self.run.stop(server)
             raise
         host = dst.ip6 if ipv6 else dst.ip4
         argv = [self.netperf, fam, "-H", host, "-p", str(port), "-l", str(int(seconds)),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from . import require_tool
+from ..core.tools import require_tool
 
 ICMP_IP_HEADERS = 28  # IPv4 20 + ICMP 8
 
@@ -16,12 +14,9 @@ def ping(ns, address: str, payload: int = 56, df: bool = False, count: int = 1,
             "-W", str(timeout), "-s", str(payload)]
     if df:
         argv += ["-M", "do"]
-    proc = ns.popen(argv + [address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        rc = proc.wait(timeout=count * timeout + 10)
-    finally:
-        ns.run.forget_process(proc.pid)
-    return rc == 0
+    # ping ends itself after count x timeout; past that (plus slack) it is stopped
+    res = ns.run_command(argv + [address], timeout=count * (timeout + 0.05) + 10, what="ping")
+    return res.returncode == 0
 
 
 def largest_unfragmented(ns, address: str, low: int = 576, high: int = 1500) -> int:

@@ -13,8 +13,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .. import netns
-from ..units import check_address
+from ..core import netns
+from ..core.units import check_address
 
 
 @dataclass

@@ -3,7 +3,7 @@ written to results/<run>/gre_mtu/table.md (harness.summary)."""
 
 import pytest
 
-from harness import summary
+from harness.results import summary
 
 HEADERS = ["tunnel", "inner MTU", "offloads", "traffic", "throughput", "fragments/datagram",
            "datagram loss", "IP fragments created"]

@@ -17,13 +17,13 @@ import time
 
 import pytest
 
-from harness import frames, tap
-from harness.capture import Capture
-from harness.cgroups import NetCls
-from harness.measure import counter_windows, delta, settled
-from harness.tc import (class_stats, classify_cgroup, classify_mark, filter_kinds, handle,
+from harness.net import frames, tap
+from harness.traffic.capture import Capture
+from harness.net.cgroups import NetCls
+from harness.measure.counters import counter_windows, delta, settled
+from harness.net.tc import (class_stats, classify_cgroup, classify_mark, filter_kinds, handle,
                         htb_classes, skbedit_dport)
-from harness.topology import GRE_KEY
+from harness.net.topology import GRE_KEY
 from harness.traffic.ping import ping
 
 GUEST_MAC = "02:00:00:00:00:02"
@@ -67,7 +67,7 @@ def test_skbedit_sets_priority_and_mark_that_pick_the_class(pair, iperf3, record
 CGROUP_RATES = {0x10: 10_000_000, 0x20: 20_000_000}
 
 
-@pytest.mark.requires("cgroup", "htb")
+@pytest.mark.requires("cgroup", "net_cls", "htb")
 def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, record):
     """Two iperf3 clients in two net_cls cgroups (classid 1:10 and 1:20) send at once through
     one HTB with a ``cgroup`` filter: each lands in its own class and gets that class's rate
@@ -79,13 +79,18 @@ def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, 
         classify_cgroup(dev)
         assert "cgroup" in filter_kinds(dev, handle(1))
         groups = {m: net_cls.group(f"c{m:x}", handle(1, m)) for m in CGROUP_RATES}
-        flows = {m: iperf3.start(pair.a, pair.b, seconds=8, port=5200 + m,
+        # long enough that the window (after both started) falls inside both flows: under
+        # emulation one client started 4 s after the other and the window outlived it
+        flows = {m: iperf3.start(pair.a, pair.b, seconds=14, port=5200 + m,
                                  preexec_fn=groups[m].join_self) for m in CGROUP_RATES}
         counters = {m: (lambda m=m: class_stats(dev, handle(1, m))["bytes"]) for m in
                     (*CGROUP_RATES, 0x30)}
-        windows = counter_windows(counters, warmup=1.5, window=3.0, wait_on=list(CGROUP_RATES))
+        windows = counter_windows(counters, warmup=1.5, window=3.0, wait_on=list(CGROUP_RATES),
+                                  running={f"1:{m:x}": f.running for m, f in flows.items()})
         results = {m: f.wait() for m, f in flows.items()}
     finally:
+        for f in locals().get("flows", {}).values():
+            f.stop()  # (already ended unless something failed) before their cgroups go
         net_cls.close()
     record("cgroup classifier", params={"rates": {f"1:{m:x}": r for m, r in CGROUP_RATES.items()}},
            samples={f"1:{m:x}": {"window": w.as_record(),
@@ -117,10 +122,10 @@ def test_a_tap_owned_by_a_process_answers_ping_through_a_bridge(lab, record):
     br = sw.link(lab.run.name("br")).up()
     t = tap.create(sw, lab.run.name("tap"))
     for port in (cable.b.link, t):
-        sw.nl.link("set", index=port.index, master=br.index)
+        port.join(br)
     t.up()
     flags = tap.info(t)
-    owner = sw.popen([sys.executable, "-m", "harness.tap_peer", sw.name, t.name, "198.18.30.2",
+    owner = sw.popen([sys.executable, "-m", "harness.net.tap_peer", sw.name, t.name, "198.18.30.2",
                       GUEST_MAC], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout.readline().strip() == "ready"
@@ -128,9 +133,8 @@ def test_a_tap_owned_by_a_process_answers_ping_through_a_bridge(lab, record):
         ok = ping(a, "198.18.30.2", count=5, timeout=2)
         after = settled(t.stats)
     finally:
-        owner.terminate()
-        out, _ = owner.communicate(timeout=10)
-        lab.run.forget_process(owner.pid)
+        owner.terminate()  # it prints its counts as it ends
+        out, _ = lab.run.finish(owner, timeout=10, what="tap owner")
     counts = json.loads(out.strip().splitlines()[-1])
     d = delta({k: before[k] for k in ("rx_packets", "tx_packets")},
               {k: after[k] for k in ("rx_packets", "tx_packets")})
@@ -160,11 +164,10 @@ def gre_attrs(me, peer, spec: dict) -> dict:
             "gre_oflags": GRE_KEY, **spec}
 
 
-@pytest.mark.parametrize("kind", GRE_SPECS)
-def test_gre_devices_configured_and_read_back_over_netlink(lab, pair, kernel, kind, record):
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.requires(k)) for k in GRE_SPECS])
+def test_gre_devices_configured_and_read_back_over_netlink(lab, pair, kind, record):
     """Create both ends with keys, ttl and pmtudisc; read every attribute back; ping through;
     a wrong key on one end stops the traffic; delete through netlink."""
-    kernel.require(kind)
     spec = GRE_SPECS[kind]
     ends = []
     for i, (me, peer) in enumerate(((pair.a, pair.b), (pair.b, pair.a)), start=1):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import summary
-from harness.ovs import OVS
-from harness.topology import Lab, Namespace
+from harness.results import summary
+from harness.net.ovs import OVS
+from harness.net.topology import Lab, Namespace
 
 HEADERS = ["datapath", "configuration", "VM MTU", "traffic", "carried", "throughput",
            "datagram loss", "underlay pkts/datagram", "IP fragments created", "dropped in hypervisor"]

@@ -1,0 +1,23 @@
+"""Accounting along a path: what a stretch lost, apart from what the machine lost around it.
+
+A lab is about one stretch of a path (a tunnel, a shaper, an impairment); an emulated CPU drops
+packets too, at places the lab does not test (a receiver's socket buffer, a veth backlog).  So
+loss is counted hop by hop with the kernel's own counters, the lab judges only its stretch, and
+the drops the kernel attributes to the machine (``tx_dropped`` of a veth whose peer's backlog
+was full, ``UdpRcvbufErrors``) are recorded beside it without being judged.
+"""
+
+from __future__ import annotations
+
+
+def share_lost(into: int, out: int, explained: int = 0) -> float:
+    """The share of the ``into`` packets that did not come ``out`` of a stretch, less the
+    ``explained`` ones (drops the kernel's counters put on the machine, not on the stretch)."""
+    if into <= 0:
+        return 0.0
+    return min(max(into - out - explained, 0) / into, 1.0)
+
+
+def link_drops(*stats: dict) -> int:
+    """Packets the kernel counted as dropped on these links (each a delta of link counters)."""
+    return sum(s.get("tx_dropped", 0) + s.get("rx_dropped", 0) for s in stats)

@@ -1,0 +1,59 @@
+"""Socket statistics of a namespace, through sock_diag (pyroute2's netlink socket): what a
+userspace switch's packet sockets dropped.
+
+Open vSwitch's userspace datapath reads each port through an AF_PACKET socket; when the
+daemon is too slow (an emulated CPU, say), the kernel drops frames at that socket and counts
+them in the socket's ``drops`` (SK_MEMINFO_DROPS).  No link counter shows these: this is where
+they become visible, so a lab can tell the machine's losses from the tunnel's.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, nla, nlmsg
+from pyroute2.netlink.nlsocket import NetlinkSocket
+
+from ..core import netns
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+PACKET_SHOW_MEMINFO = 0x10
+
+
+class packet_diag_req(nlmsg):
+    fields = (("sdiag_family", "B"), ("sdiag_protocol", "B"), ("pad", "H"), ("pdiag_ino", "I"),
+              ("pdiag_show", "I"), ("cookie0", "I"), ("cookie1", "I"))
+
+
+class packet_diag_msg(nlmsg):
+    fields = (("pdiag_family", "B"), ("pdiag_type", "B"), ("pdiag_num", "H"), ("pdiag_ino", "I"),
+              ("cookie0", "I"), ("cookie1", "I"))
+    nla_map = ((0, "PACKET_DIAG_INFO", "hex"), (1, "PACKET_DIAG_MCLIST", "hex"),
+               (2, "PACKET_DIAG_RX_RING", "hex"), (3, "PACKET_DIAG_TX_RING", "hex"),
+               (4, "PACKET_DIAG_FANOUT", "hex"), (5, "PACKET_DIAG_UID", "hex"),
+               (6, "PACKET_DIAG_MEMINFO", "meminfo"), (7, "PACKET_DIAG_FILTER", "hex"))
+
+    class meminfo(nla):
+        fields = tuple((n, "I") for n in ("rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf",
+                                          "fwd_alloc", "wmem_queued", "optmem", "backlog",
+                                          "drops"))
+
+
+def packet_socket_drops(namespace: str) -> int:
+    """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
+    sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
+                        NETLINK_SOCK_DIAG)
+    diag = NetlinkSocket(family=NETLINK_SOCK_DIAG, use_socket=sock)
+    try:
+        diag.marshal.msg_map[SOCK_DIAG_BY_FAMILY] = packet_diag_msg
+        req = packet_diag_req()
+        req["sdiag_family"], req["pdiag_show"] = socket.AF_PACKET, PACKET_SHOW_MEMINFO
+        total = 0
+        for msg in diag.nlm_request(req, msg_type=SOCK_DIAG_BY_FAMILY,
+                                    msg_flags=NLM_F_REQUEST | NLM_F_DUMP):
+            mem = msg.get_attr("PACKET_DIAG_MEMINFO")
+            total += mem["drops"] if mem else 0
+        return total
+    finally:
+        diag.close()

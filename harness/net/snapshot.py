@@ -1,0 +1,143 @@
+"""What a lab really built, read back from the kernel over netlink at the end of a test.
+
+For every namespace of the run: its links (kind, MTU, state, addresses, bridge master, veth
+peer, tunnel endpoints), qdiscs, classes and filters with their actions (a mirred redirect and
+its target), and, where a private Open vSwitch runs, its bridges and ports.  The snapshot is
+plain JSON: it goes into the test's record (``state.topology``) and the report draws the
+diagram from it, never from a hand-drawn picture.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+
+from pyroute2 import IPRoute
+
+from ..core import netns
+from ..run.registry import state_dir
+from .tc import fmt_handle
+
+TC_H_ROOT, TC_H_INGRESS, CLSACT_EGRESS = 0xFFFFFFFF, 0xFFFFFFF1, 0xFFFFFFF3
+
+
+def _parent(h: int) -> str:
+    return {TC_H_ROOT: "root", TC_H_INGRESS: "ingress", CLSACT_EGRESS: "egress"}.get(h, fmt_handle(h))
+
+
+def _links(ipr) -> list[dict]:
+    addrs: dict[int, list[str]] = {}
+    for a in ipr.get_addr():
+        ip = a.get_attr("IFA_ADDRESS")
+        if ip and not ipaddress.ip_address(ip).is_link_local:
+            addrs.setdefault(a["index"], []).append(f"{ip}/{a['prefixlen']}")
+    out = []
+    for msg in ipr.get_links():
+        info = msg.get_attr("IFLA_LINKINFO")
+        kind = info.get_attr("IFLA_INFO_KIND") if info else None
+        data = dict(info.get_attr("IFLA_INFO_DATA")["attrs"]) if info and info.get_attr(
+            "IFLA_INFO_DATA") else {}
+        link = {"index": msg["index"], "name": msg.get_attr("IFLA_IFNAME"), "kind": kind,
+                "mtu": msg.get_attr("IFLA_MTU"), "up": bool(msg["flags"] & 1),
+                "addresses": sorted(addrs.get(msg["index"], [])),
+                "master": msg.get_attr("IFLA_MASTER"), "peer": None, "tunnel": None}
+        if kind == "veth":
+            link["peer"] = msg.get_attr("IFLA_LINK")
+        if kind in ("gre", "gretap"):
+            link["tunnel"] = {"local": data.get("IFLA_GRE_LOCAL"),
+                              "remote": data.get("IFLA_GRE_REMOTE")}
+        elif kind == "vxlan":
+            link["tunnel"] = {"local": data.get("IFLA_VXLAN_LOCAL"),
+                              "remote": data.get("IFLA_VXLAN_GROUP")}
+        out.append(link)
+    return out
+
+
+def _tc(ipr) -> dict:
+    qdiscs = [{"dev": q["index"], "kind": q.get_attr("TCA_KIND"), "handle": fmt_handle(q["handle"]),
+               "parent": _parent(q["parent"])} for q in ipr.get_qdiscs()
+              if q.get_attr("TCA_KIND") not in ("noqueue", None)]
+    classes = []
+    for c in ipr.get_classes():
+        opts = c.get_attr("TCA_OPTIONS")
+        rate = None
+        if opts is not None and c.get_attr("TCA_KIND") == "htb":
+            parms = opts.get_attr("TCA_HTB_PARMS")
+            rate = parms["rate"] * 8 if parms else None
+        classes.append({"dev": c["index"], "kind": c.get_attr("TCA_KIND"),
+                        "handle": fmt_handle(c["handle"]), "parent": _parent(c["parent"]),
+                        "rate_bps": rate})
+    filters = []
+    for q in qdiscs:
+        if q["kind"] not in ("ingress", "clsact", "htb", "prio"):
+            continue
+        parents = {"ingress": [0xFFFF0000], "clsact": [0xFFFFFFF2, CLSACT_EGRESS]}.get(
+            q["kind"], [int(q["handle"].split(":")[0], 16) << 16])
+        for parent in parents:
+            for f in ipr.get_filters(index=q["dev"], parent=parent):
+                kind = f.get_attr("TCA_KIND")
+                if not kind:
+                    continue
+                actions = []
+                opts = f.get_attr("TCA_OPTIONS")
+                acts = None
+                if opts is not None:
+                    for key in ("TCA_U32_ACT", "TCA_MATCHALL_ACT", "TCA_FLOWER_ACT"):
+                        try:
+                            acts = opts.get_attr(key)
+                        except Exception:  # noqa: BLE001 - that attribute is not in this kind
+                            acts = None
+                        if acts:
+                            break
+                for _, act in (acts or {}).get("attrs", []) if acts else []:
+                    akind = act.get_attr("TCA_ACT_KIND")
+                    entry = {"kind": akind}
+                    if akind == "mirred":
+                        parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
+                        entry.update(to=parms["ifindex"],
+                                     action={1: "egress redirect", 2: "egress mirror",
+                                             3: "ingress redirect", 4: "ingress mirror"}.get(
+                                         parms["eaction"], str(parms["eaction"])))
+                    actions.append(entry)
+                filters.append({"dev": q["dev"], "kind": kind, "parent": _parent(parent),
+                                "actions": actions})
+    return {"qdiscs": qdiscs, "classes": classes, "filters": filters}
+
+
+def _ovs(prefix: str, name: str) -> dict | None:
+    """Bridges and ports of the private OVS running in namespace ``name``, if any."""
+    sock = os.path.join(state_dir(prefix), f"ovs-{name}", "db.sock")
+    if not os.path.exists(sock):
+        return None
+
+    def vsctl(*args):
+        res = subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--timeout=5", *args],
+                             capture_output=True, text=True)
+        return res.stdout.split() if res.returncode == 0 else []
+
+    bridges = {}
+    for br in vsctl("list-br"):
+        ports = {}
+        for port in vsctl("list-ports", br):
+            kind = vsctl("get", "interface", port, "type")
+            ports[port] = (kind[0].strip('"') if kind else "") or "system"
+        bridges[br] = {"datapath": (vsctl("get", "bridge", br, "datapath_type") or ["system"])[0]
+                       .strip('"') or "system", "ports": ports}
+    return {"bridges": bridges}
+
+
+def snapshot(run, skip=("probe",)) -> dict:
+    """The kernel's view of every namespace of ``run`` (but the scratch ones)."""
+    spaces = []
+    for name in list(run.namespaces):
+        short = name[len(run.prefix):]
+        if short in skip or not netns.exists(name):
+            continue
+        with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
+            entry = {"name": name, "short": short, "links": _links(ipr), **_tc(ipr)}
+        ovs = _ovs(run.prefix, name)
+        if ovs:
+            entry["ovs"] = ovs
+        spaces.append(entry)
+    return {"prefix": run.prefix, "namespaces": spaces}

@@ -1,0 +1,28 @@
+"""plugin: kernel-lab's pytest plugin, in parts.
+
+- ``options``    command-line options, markers, the run's id and folders
+- ``fixtures``   run, kernel, lab, pair, ifb, nic (labs/README.md has the reference: scope,
+                 dependencies, an example each)
+- ``traffic``    iperf3, netperf, and capacity (which shaped rates this machine can judge)
+- ``health``     the kernel log read around every test phase; a splat fails the test
+- ``recording``  the ``record`` fixture, and one record per measurement and attempt
+- ``verdicts``   skip only for KernelLacks, flaky labelling, the baseline verdict at the end
+- ``reporting``  the end of the session on the terminal
+- ``guest``      ``--kernel IMAGE`` hands the session to a booted kernel; marks in the guest
+- ``faults``     NOT loaded by default: ``-p harness.plugin.faults --inject-fault NAME``
+
+Retries and repeats come from maintained plugins (pytest-rerunfailures, pytest-repeat),
+driven through our ``--retries`` and ``--repeat``.  This package imports every layer below it
+and nothing imports it.
+"""
+
+pytest_plugins = [
+    "harness.plugin.options",
+    "harness.plugin.fixtures",
+    "harness.plugin.traffic",
+    "harness.plugin.health",
+    "harness.plugin.recording",
+    "harness.plugin.verdicts",
+    "harness.plugin.guest",
+    "harness.plugin.reporting",
+]

@@ -1,0 +1,116 @@
+"""Options and markers of kernel-lab, and the run's id and folders (decided once per session).
+
+``--retries N`` drives pytest-rerunfailures (``--reruns``; a kernel splat is never retried) and
+``--repeat N`` drives pytest-repeat (``--count``); both are ours so the spelling stays one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import secrets
+
+import pytest
+
+from ..core.errors import HarnessError
+from ..core.units import parse_rate, rate_label
+
+STATE = pytest.StashKey[dict]()
+IN_GUEST = os.environ.get("KERNEL_LAB_IN_GUEST") == "1"
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("kernel-lab")
+    g.addoption("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"),
+                help="results root folder (default: results)")
+    g.addoption("--run-id", default=os.environ.get("KERNEL_LAB_RUN_ID"),
+                help="name of the run folder (default: timestamp + prefix)")
+    g.addoption("--kernel", default=None, metavar="KERNEL",
+                help="boot KERNEL with virtme-ng and run this selection inside it: an image, a "
+                     "release in /boot, debian:SUITE[=VERSION], or a built kernel tree")
+    g.addoption("--modules", default=None, metavar="DIR",
+                help="with --kernel IMAGE: its modules, as `make modules_install "
+                     "INSTALL_MOD_PATH=DIR` laid them out")
+    g.addoption("--vm-timeout", type=float, default=1800.0,
+                help="seconds a --kernel run may take before it is stopped")
+    g.addoption("--rates", default=None, metavar="R1,R2",
+                help="shaping rates for labs that take them, e.g. 10mbit,100mbit")
+    g.addoption("--modprobe", action="store_true",
+                help="allow loading kernel modules on the host (a load changes the root "
+                     "namespace: ifb0, gre0, ...); inside a --kernel guest it is always allowed")
+    g.addoption("--nic", default=None, metavar="IFACE",
+                help="a real NIC for labs that use one (the `nic` fixture); never implied")
+    g.addoption("--force-nic", action="store_true",
+                help="allow --nic to take the interface with the default route or the machine's address")
+    g.addoption("--repeat", type=int, default=1, metavar="N",
+                help="run each test N times (pytest-repeat); records keep every sample")
+    g.addoption("--retries", type=int, default=0, metavar="N",
+                help="retry a failed test up to N times (pytest-rerunfailures); a pass on retry "
+                     "is labelled flaky, every attempt keeps its record")
+    g.addoption("--baseline", default=None, metavar="NAME",
+                help="compare this run with results/baselines/NAME.json; a regression fails the run")
+    g.addoption("--baseline-allow-missing", action="store_true",
+                help="a measurement of the baseline that this run lacks (or that failed or was "
+                     "skipped) is reported but not counted as a regression")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires(*features): kernel features a test needs "
+                                       "(missing: skipped, naming the CONFIG option)")
+    config.addinivalue_line("markers", "uses(*features): kernel features a test takes when "
+                                       "present (kernel-lab kconfig lists them)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    state = session_state(config)
+    if config.getoption("rates"):
+        try:
+            state["rates"] = [parse_rate(r) for r in config.getoption("rates").split(",")]
+        except HarnessError as exc:
+            raise pytest.UsageError(f"kernel-lab: {exc}") from None
+    if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
+        config.option.xmlpath = os.path.join(state["run_dir"], "junit.xml")
+    _drive_plugin(config, "retries", "rerunfailures", "pytest-rerunfailures", "reruns",
+                  rerun_except=["KernelSplat"])
+    _drive_plugin(config, "repeat", "repeat", "pytest-repeat", "count")
+
+
+def _drive_plugin(config, ours: str, plugin: str, package: str, theirs: str, **more) -> None:
+    n = config.getoption(ours)
+    if n is None or n <= (1 if ours == "repeat" else 0) or config.getoption("kernel"):
+        return  # a --kernel run passes the option on to the guest's session
+    if not config.pluginmanager.hasplugin(plugin):
+        raise pytest.UsageError(f"kernel-lab: --{ours} needs {package} (pip install {package})")
+    setattr(config.option, theirs, n)
+    for key, value in more.items():
+        setattr(config.option, key, value)
+
+
+def session_state(config) -> dict:
+    """The run's id and folders, decided once per pytest session."""
+    if STATE not in config.stash:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_id = config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}"
+        root = config.getoption("results")
+        if not os.path.isabs(root):
+            root = os.path.join(str(config.rootpath), root)
+        config.stash[STATE] = {"run_id": run_id, "results_root": root,
+                               "run_dir": os.path.join(root, run_id)}
+    return config.stash[STATE]
+
+
+def shaping_rates(config, default: list[str]) -> list[str]:
+    """The rates a lab shapes at: ``--rates`` if given, else the lab's own list."""
+    rates = session_state(config).get("rates")
+    return [rate_label(r) for r in rates] if rates else list(default)
+
+
+def link_latest(root: str, run_id: str) -> None:
+    """``results/latest`` -> the newest run (the host's; a guest's folder is inside it)."""
+    if IN_GUEST:
+        return
+    link = os.path.join(root, "latest")
+    try:
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(run_id, link)
+    except OSError:
+        pass

@@ -1,0 +1,113 @@
+"""The ``record`` fixture, and writing one record per measurement and attempt.
+
+A lab calls ``record(...)`` *before* it asserts or skips: the plugin writes the records after
+the test's teardown, with the verdict the test got, its reason, the attempt (1, or more under
+``--retries``: every attempt keeps its own file), the kernel's splats, and any injected fault.
+A test that recorded nothing but hit a kernel splat gets a ``kernel health`` record, so the
+splat reaches the report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import pytest
+
+from ..core import faults
+from .health import SPLATS, splats_of
+from .options import STATE
+
+RECORDS = pytest.StashKey[list]()
+STARTED = pytest.StashKey[str]()
+OUTCOME = pytest.StashKey[str]()
+REASON = pytest.StashKey[str]()
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@pytest.fixture
+def record(request, run):
+    """Name: record. Scope: function. Depends: run (whose recorder writes the records). Adds
+    one measurement record; call it before asserting or skipping (the verdict is filled in
+    after the test).
+
+        record("htb 100mbit", params={...}, samples={...}, derived={...}, tolerance=0.05)
+    """
+    entries = request.node.stash[RECORDS]
+
+    def add(name="", params=None, samples=None, derived=None, tolerance=None, state=None):
+        entries.append({"name": name, "params": params or {}, "samples": samples or {},
+                        "derived": derived or {}, "tolerance": tolerance, "state": state or {}})
+
+    return add
+
+
+def attempt_of(item) -> int:
+    """1 for the first run of a test, 2 for its first retry (pytest-rerunfailures counts)."""
+    return max(int(getattr(item, "execution_count", 1) or 1), 1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Each attempt starts with no records, no splats, verdict passed."""
+    item.stash[RECORDS] = []
+    item.stash[SPLATS] = []
+    item.stash[STARTED] = now()
+    item.stash[OUTCOME] = "passed"
+    item.stash[REASON] = ""
+
+
+def note_phase(item, report) -> None:
+    """Fold one phase's report into the attempt's verdict and reason."""
+    if report.failed:
+        if item.stash.get(OUTCOME, "passed") != "failed":
+            item.stash[REASON] = _first_line(report)
+        item.stash[OUTCOME] = "failed"
+    elif report.skipped and item.stash.get(OUTCOME, "passed") == "passed":
+        item.stash[OUTCOME] = "skipped"
+        item.stash[REASON] = _first_line(report)
+
+
+def _first_line(report) -> str:
+    lr = report.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:  # a skip: (path, line, "Skipped: reason")
+        text = str(lr[2]).removeprefix("Skipped: ")
+    else:
+        crash = getattr(lr, "reprcrash", None)
+        text = crash.message if crash is not None else str(lr or "")
+    return text.strip().splitlines()[0][:500] if text.strip() else ""
+
+
+def verdict_of(item) -> str:
+    verdict = item.stash.get(OUTCOME, "passed")
+    if verdict == "passed" and attempt_of(item) > 1:
+        return "flaky"
+    return verdict
+
+
+def lab_of(item) -> str:
+    parts = item.path.parts
+    if "labs" in parts and parts.index("labs") + 1 < len(parts) - 1:
+        return parts[parts.index("labs") + 1]
+    return item.path.stem
+
+
+def write_records(item) -> list[str]:
+    """Write the attempt's records (after its teardown)."""
+    st = item.config.stash.get(STATE, {})
+    rec = st.get("recorder")
+    entries = list(item.stash.get(RECORDS, []))
+    found = splats_of(item)
+    if rec is None or not (entries or found):
+        return []
+    if not entries:
+        entries = [{"name": "kernel health"}]
+    paths = []
+    for i, entry in enumerate(entries):
+        paths.append(rec.write(lab_of(item), item.nodeid, i, entry, verdict_of(item),
+                               item.stash.get(STARTED, ""), now(), attempt=attempt_of(item),
+                               reason=item.stash.get(REASON, ""),
+                               kernel_log={"splats": found}, faults=faults.injected()))
+    return paths

@@ -1,0 +1,86 @@
+"""Verdicts: what each phase's outcome means, and the run's verdict at the end.
+
+- A test is skipped only when the capability check raised :class:`KernelLacks` (the kernel
+  lacks a feature; the reason names the CONFIG option) or the test itself called pytest.skip
+  with its reason (a rate the machine cannot carry, a sender-limited shaping figure).  Any
+  other error, a HarnessError included, fails the test with its cause in one line.
+- A kernel splat fails the phase it happened in (harness.plugin.health).
+- Under ``--retries`` a test that failed and then passed is *flaky*: listed at the end, and
+  every attempt keeps its record.
+- With ``--baseline NAME`` the run is compared with that baseline at the end; a regression,
+  or a baseline measurement this run lacks, failed or skipped, fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ..core.errors import HarnessError
+from ..kernel.capabilities import KernelLacks
+from ..kernel.kmsg import KernelSplat
+from ..results import baseline, summary
+from ..results.records import LACKS_FILE, load_records
+from .options import STATE
+from .recording import attempt_of, note_phase, write_records
+
+_FLAKY: list[str] = []
+_LACKS: list[dict] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, KernelLacks):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {exc}")
+        where = str(item.path) + item.nodeid[item.nodeid.find("::"):]  # runnable from anywhere
+        _LACKS.append({"nodeid": item.nodeid, "test": where, "config": exc.config,
+                       "feature": exc.feature})
+    elif isinstance(exc, KernelSplat):
+        report.longrepr = f"kernel-lab: {exc}\n\n{exc.details()}"
+    elif isinstance(exc, HarnessError):
+        report.longrepr = f"kernel-lab: {exc}"
+    note_phase(item, report)
+    if report.when == "call" and report.passed and attempt_of(item) > 1:
+        _FLAKY.append(f"{item.nodeid} (passed on attempt {attempt_of(item)})")
+    if report.when == "teardown":
+        try:
+            write_records(item)
+        except HarnessError as problem:  # a record that breaks the schema fails the test
+            report.outcome = "failed"
+            report.longrepr = f"kernel-lab: {problem}"
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    st = session.config.stash.get(STATE, {})
+    if "run" in st:
+        for table in summary.filled():
+            table.write(st["run"].results_dir)
+        with open(os.path.join(st["run"].results_dir, LACKS_FILE), "w") as f:
+            json.dump(_LACKS, f, indent=1)
+    name = session.config.getoption("baseline")
+    if not name or "recorder" not in st:
+        return
+    try:
+        changes = baseline.compare(load_records(st["recorder"].run_dir)[0],
+                                   baseline.load(st["results_root"], name),
+                                   allow_missing=session.config.getoption("baseline_allow_missing"))
+    except HarnessError as exc:
+        st["baseline_text"] = f"kernel-lab: {exc}"
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
+    bad = baseline.regressions(changes)
+    st["baseline_text"] = baseline.render(changes) + (
+        f"\n{len(bad)} regression(s) against baseline {name}" if bad
+        else f"\nno regression against baseline {name}")
+    if bad and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def flaky() -> list[str]:
+    return list(_FLAKY)

@@ -1,0 +1,164 @@
+"""Per-lab presentation: the few columns and plots that carry a lab's finding.
+
+Each lab may declare, in ``labs/<lab>/slides.toml``, what a slide shows of it::
+
+    title = "Ingress shaping through an ifb device"
+    finding = "HTB and TBF on an ifb hold the configured rate within 5 %"
+    rows = "derived.configured_bps"          # only records that have this field
+    sort = ["params.qdisc", "derived.configured_bps", "params.generator"]
+    compare = "error"                        # the column shown per kernel, side by side
+    topology = "test_ingress_shaping_is_accurate"   # whose netlink snapshot to draw
+
+    [[column]]
+    header = "rate"
+    value = "derived.configured_bps"         # a dotted path into the record
+    format = "rate"                          # text, rate, percent, share, float2, int, verdict
+
+    [[plot]]
+    kind = "error_vs_rate"                   # error_vs_rate, bars, matrix (harness.report.plots)
+    ...
+
+Everything else stays in the records and in the HTML report's detail view.  A lab without the
+file gets a plain table: measurement, verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+
+from ..core.units import format_rate
+from ..measure.stats import summarize
+
+LABS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "labs")
+
+
+@dataclass
+class Column:
+    header: str
+    value: str
+    format: str = "text"
+
+
+@dataclass
+class Presentation:
+    lab: str
+    title: str
+    finding: str = ""
+    columns: list[Column] = field(default_factory=list)
+    rows: str | None = None
+    sort: list[str] = field(default_factory=list)
+    compare: str | None = None
+    topology: str | None = None
+    plots: list[dict] = field(default_factory=list)
+    rows_per_frame: int = 9
+
+    @property
+    def key_columns(self) -> list[Column]:
+        """The columns that say which measurement a row is (the text ones)."""
+        return [c for c in self.columns if c.format == "text"]
+
+
+def load(lab: str, labs_dir: str = LABS_DIR) -> Presentation:
+    path = os.path.join(labs_dir, lab, "slides.toml")
+    if not os.path.exists(path):
+        return Presentation(lab, lab, columns=[Column("measurement", "name"),
+                                               Column("verdict", "verdict", "verdict")])
+    with open(path, "rb") as f:
+        spec = tomllib.load(f)
+    return Presentation(lab, spec.get("title", lab), spec.get("finding", ""),
+                        [Column(**c) for c in spec.get("column", [])], spec.get("rows"),
+                        spec.get("sort", []), spec.get("compare"), spec.get("topology"),
+                        spec.get("plot", []), spec.get("rows_per_frame", 9))
+
+
+def get(record: dict, path: str):
+    """The value at a dotted path of a record (``derived.goodput_error``), or None."""
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def fmt_value(value, kind: str) -> str:
+    if value is None or value == "":
+        return "-"
+    if kind == "rate":
+        return format_rate(float(value)).replace(".00 ", " ")
+    if kind == "percent":
+        return f"{value * 100:+.2f} %"
+    if kind == "share":
+        return f"{value * 100:.1f} %"
+    if kind == "float2":
+        return f"{value:.2f}"
+    if kind == "int":
+        return f"{int(round(value))}"
+    if kind == "bool":
+        return "yes" if value else "no"
+    return str(value)
+
+
+def fmt_summary(values: list, kind: str) -> str:
+    """One cell for the values of a measurement's records: the value, or mean +- 95 % CI."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if kind in ("text", "verdict", "bool") or not numbers:
+        return fmt_value(values[-1] if values else None, kind)
+    s = summarize(numbers)
+    if s.half_width is None:
+        return fmt_value(s.mean, kind)
+    hw = fmt_value(s.half_width, kind).lstrip("+")
+    return f"{fmt_value(s.mean, kind)} ± {hw}"
+
+
+def sort_key(pres: Presentation, record: dict):
+    return [(str(type(get(record, p))), get(record, p) if get(record, p) is not None else "")
+            for p in pres.sort] + [record.get("name", "")]
+
+
+def groups(pres: Presentation, records: list[dict]) -> list[list[dict]]:
+    """The records of the lab that the table shows, one group per measurement, in order."""
+    mine = [r for r in records if r["lab"] == pres.lab and
+            (pres.rows is None or get(r, pres.rows) is not None)]
+    by_name: dict[str, list[dict]] = {}
+    for r in sorted(mine, key=lambda r: sort_key(pres, r)):
+        by_name.setdefault(r.get("name") or r["test_id"], []).append(r)
+    return list(by_name.values())
+
+
+def table(pres: Presentation, records: list[dict], verdict_of) -> tuple[list[str], list[list[str]]]:
+    """The lab's slide table for one run: its columns, a row per measurement."""
+    rows = []
+    for recs in groups(pres, records):
+        row = []
+        for c in pres.columns:
+            if c.format == "verdict":
+                row.append(verdict_of(recs))
+            else:
+                row.append(fmt_summary([get(r, c.value) for r in recs], c.format))
+        rows.append(row)
+    return [c.header for c in pres.columns], rows
+
+
+def cross_kernel(pres: Presentation, runs, verdict_of) -> tuple[list[str], list[list[str]]]:
+    """The same measurements on several kernels: the key columns, then per kernel the compared
+    column and the verdict."""
+    keys = pres.key_columns or [Column("measurement", "name")]
+    value = next((c for c in pres.columns if c.header == pres.compare), None)
+    order, cells = [], {}
+    for run in runs:
+        for recs in groups(pres, run.records):
+            ident = tuple(fmt_summary([get(recs[0], k.value)], k.format) for k in keys)
+            if ident not in cells:
+                order.append(ident)
+                cells[ident] = {}
+            text = verdict_of(recs)
+            if value is not None:
+                text = f"{fmt_summary([get(r, value.value) for r in recs], value.format)}, {text}"
+            cells[ident][run.label] = text
+    headers = [k.header for k in keys] + [run.label for run in runs]
+    return headers, [list(ident) + [cells[ident].get(run.label, "-") for run in runs]
+                     for ident in order]

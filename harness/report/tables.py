@@ -1,0 +1,245 @@
+"""Slide-ready tables and plots from result records (never re-runs anything).
+
+    kernel-lab report [RUN ...] --format md|latex|html [--out DIR]
+
+One table per lab.  For one run: configured versus measured, error, tolerance, repeats as
+median and min-max, verdict.  For several runs (or kernels): one column per run, side by side.
+``md`` is GitHub Markdown, ``latex`` one beamer frame per lab (booktabs), ``html`` a single
+self-contained page with the tables and the plots (PNG, inlined).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import statistics
+from collections import defaultdict
+
+from tabulate import tabulate
+
+from ..core.errors import HarnessError
+from ..core.units import format_rate
+from ..results.records import load_records
+
+FORMATS = {"md": "github", "latex": "latex_booktabs", "html": "html"}
+
+
+# -- loading ------------------------------------------------------------------------------------
+class Run:
+    """The records of one run folder (a ``--kernel`` run's guest folder counts as its own run)."""
+
+    def __init__(self, folder: str, records: list[dict], problems: list[str]):
+        self.folder, self.records, self.problems = folder, records, problems
+        k = records[0].get("kernel", {}) if records else {}
+        self.release = k.get("release", "?")
+        self.where = k.get("where", "?")
+        self.run_id = records[0].get("run_id", os.path.basename(folder)) if records else os.path.basename(folder)
+
+    @property
+    def label(self) -> str:
+        return f"{self.release} ({self.where})"
+
+
+def load_runs(folders: list[str], validate: bool = True) -> list[Run]:
+    """Each folder is a run; a folder whose records sit in kernel sub-folders gives one run per
+    kernel."""
+    runs = []
+    for folder in folders:
+        records, problems = load_records(folder, validate=validate)
+        groups = defaultdict(list)
+        for r in records:
+            groups[(r.get("run_id"), r.get("kernel", {}).get("release"),
+                    r.get("kernel", {}).get("where"))].append(r)
+        if not groups:
+            runs.append(Run(folder, [], problems))
+        for i, (_, recs) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+            runs.append(Run(folder, recs, problems if i == 0 else []))
+    return runs
+
+
+def resolve_run(results_root: str, run: str | None) -> str:
+    """A run folder from a name, a path, or (None) the latest run."""
+    if run and os.path.isdir(run):
+        return run
+    candidate = os.path.join(results_root, run or "latest")
+    if os.path.isdir(candidate):
+        return os.path.realpath(candidate)
+    raise HarnessError(f"no run {run or 'latest'} under {results_root}")
+
+
+# -- aggregation ----------------------------------------------------------------------------------
+def verdict_of(records: list[dict]) -> str:
+    """The verdict of a measurement: the last attempt of each test decides; earlier failed
+    attempts (under --retries) are kept and counted beside it."""
+    final: dict[str, tuple[int, str]] = {}
+    for r in records:
+        attempt = r.get("attempt", 1)
+        if attempt >= final.get(r["test_id"], (0, ""))[0]:
+            final[r["test_id"]] = (attempt, r.get("verdict", "?"))
+    verdicts = {v for _, v in final.values()}
+    verdict = next((v for v in ("failed", "flaky", "skipped") if v in verdicts),
+                   verdicts.pop() if len(verdicts) == 1 else "mixed")
+    retried = sum(1 for r in records if r.get("attempt", 1) < final[r["test_id"]][0])
+    return verdict + (f" ({retried} failed attempt{'s' if retried > 1 else ''} kept)"
+                      if retried else "")
+
+
+def splat_note(records: list[dict]) -> str:
+    """The kernel splats of these records, one short line each."""
+    seen = []
+    for r in records:
+        for s in r.get("kernel_log", {}).get("splats", []):
+            line = f"kernel {s['kind']}: {s['first_line'][:100]}"
+            if line not in seen:
+                seen.append(line)
+    return "; ".join(seen)
+
+
+def spread(values: list[float], fmt) -> str:
+    values = [v for v in values if isinstance(v, (int, float))]
+    if not values:
+        return ""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(values))} - {fmt(max(values))})"
+
+
+def pct(x) -> str:
+    return f"{x * 100:+.2f} %"
+
+
+def rate(x) -> str:
+    return format_rate(float(x))
+
+
+def by_measurement(records: list[dict]) -> dict:
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["lab"], r.get("name") or r["test_id"].split("::")[-1])].append(r)
+    return groups
+
+
+def _values(recs, key):
+    return [r.get("derived", {}).get(key) for r in recs]
+
+
+def single_run_rows(records: list[dict]) -> tuple[list[str], list[list]]:
+    headers = ["measurement", "parameters", "configured", "expected goodput", "goodput",
+               "goodput error", "kernel counter", "counter error", "other", "tolerance", "n",
+               "verdict"]
+    rows = []
+    for (_, name), recs in sorted(by_measurement(records).items()):
+        d0, p0 = recs[0].get("derived", {}), recs[0].get("params", {})
+        params = ", ".join(f"{k}={v}" for k, v in p0.items())
+        other = []
+        for key, fmt in (("fragments_per_datagram", lambda x: f"{x:.2f}"),
+                         ("datagram_loss", lambda x: f"{x:.2%}"),
+                         ("expected_loss", lambda x: f"{x:.2%}"),
+                         ("overhead", lambda x: f"{x} B")):
+            if isinstance(d0.get(key), (int, float)):
+                other.append(f"{key.replace('_', ' ')} {spread(_values(recs, key), fmt)}")
+        if splat_note(recs):
+            other.append(splat_note(recs))
+        tol = recs[0].get("tolerance")
+        rows.append([
+            name, params,
+            spread(_values(recs, "configured_bps"), rate),
+            spread(_values(recs, "expected_goodput_bps"), rate),
+            spread(_values(recs, "goodput_bps"), rate),
+            spread(_values(recs, "goodput_error"), pct),
+            spread(_values(recs, "counter_rate_bps"), rate),
+            spread(_values(recs, "counter_error"), pct),
+            "; ".join(other),
+            "" if tol is None else f"±{tol * 100:.2g} %",
+            len(recs), verdict_of(recs),
+        ])
+    keep = [i for i in range(len(headers)) if i in (0, 10, 11) or any(row[i] for row in rows)]
+    return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
+def comparison_rows(runs: list[Run], lab: str) -> tuple[list[str], list[list]]:
+    headers = ["measurement"] + [r.label for r in runs]
+    keys = sorted({name for run in runs for (lb, name) in by_measurement(run.records) if lb == lab})
+    rows = []
+    for name in keys:
+        row = [name]
+        for run in runs:
+            recs = by_measurement(run.records).get((lab, name), [])
+            if not recs:
+                row.append("")
+                continue
+            cell = []
+            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_bps")):
+                cell.append(spread(_values(recs, "goodput_bps"), rate))
+            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_error")):
+                cell.append(spread(_values(recs, "goodput_error"), pct))
+            if any(isinstance(v, (int, float)) for v in _values(recs, "datagram_loss")):
+                cell.append("loss " + spread(_values(recs, "datagram_loss"), lambda x: f"{x:.2%}"))
+            cell.append(verdict_of(recs))
+            row.append(", ".join(cell))
+        rows.append(row)
+    return headers, rows
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def labs_of(runs: list[Run]) -> list[str]:
+    return sorted({r["lab"] for run in runs for r in run.records})
+
+
+def tables(runs: list[Run]) -> list[tuple[str, list[str], list[list]]]:
+    out = []
+    for lab in labs_of(runs):
+        present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
+        if len(present) == 1:
+            headers, rows = single_run_rows([r for r in present[0].records if r["lab"] == lab])
+            title = f"{lab} - kernel {present[0].label}"
+        else:
+            headers, rows = comparison_rows(present, lab)
+            title = f"{lab} - {len(present)} runs side by side"
+        out.append((title, headers, rows))
+    return out
+
+
+def _latex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\~{}"),
+                 ("^", r"\^{}"), ("±", r"$\pm$")):
+        s = s.replace(a, b)
+    return s
+
+
+def render(runs: list[Run], fmt: str = "md", plots: dict[str, str] | None = None) -> str:
+    """The report as text: Markdown, a LaTeX beamer fragment, or a whole HTML page."""
+    parts = []
+    for title, headers, rows in tables(runs):
+        if fmt == "md":
+            parts.append(f"### {title}\n\n{tabulate(rows, headers=headers, tablefmt='github')}\n")
+        elif fmt == "latex":
+            body = tabulate([[_latex_escape(str(c)) for c in row] for row in rows],
+                            headers=[_latex_escape(h) for h in headers], tablefmt="latex_booktabs")
+            parts.append(f"\\begin{{frame}}{{{_latex_escape(title)}}}\n\\tiny\n"
+                         f"\\resizebox{{\\textwidth}}{{!}}{{%\n{body}}}\n\\end{{frame}}\n")
+        else:
+            parts.append(f"<h2>{html.escape(title)}</h2>\n"
+                         f"{tabulate(rows, headers=headers, tablefmt='html')}\n")
+    problems = [p for run in runs for p in run.problems]
+    if fmt == "md":
+        return "\n".join(parts) + "".join(f"\nskipped file: {p}" for p in problems)
+    if fmt == "latex":
+        return "\n".join(parts) + "".join(f"% skipped file: {_latex_escape(p)}\n" for p in problems)
+    images = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(open(path, "rb").read()).decode()}"><figcaption>{html.escape(name)}'
+        f"</figcaption></figure>\n" for name, path in (plots or {}).items())
+    notes = "".join(f"<p class=problem>skipped file: {html.escape(p)}</p>\n" for p in problems)
+    return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kernel-lab report</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+            "margin-bottom:2em}td,th{border:1px solid #999;padding:4px 8px;font-size:13px}"
+            "th{background:#e8eef7}img{max-width:900px}.problem{color:#a00}</style></head><body>"
+            f"<h1>kernel-lab report</h1>\n{''.join(parts)}{images}{notes}</body></html>\n")
+
+
+def render_run(run_dir: str, fmt: str = "md", validate: bool = True) -> str:
+    return render(load_runs([run_dir], validate=validate), fmt)

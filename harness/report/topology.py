@@ -1,0 +1,108 @@
+"""The topology on the slide: a diagram drawn from the kernel's own state (the netlink snapshot
+a test's record keeps in ``state.topology``), with graphviz.
+
+One box per namespace; in it one node per link (name without the run prefix, kind, MTU,
+addresses, root qdisc and classes); edges for veth peers (the cable), tunnels (local to remote),
+bridge and OVS ports, and the mirred redirect from a device's ingress to its ifb.
+"""
+
+from __future__ import annotations
+
+import html
+
+import graphviz
+
+KIND_COLOURS = {"veth": "#dbe9f6", "ifb": "#fde2c8", "gre": "#e2f0d9", "gretap": "#e2f0d9",
+                "vxlan": "#e2f0d9", "bridge": "#efe2f3", "tun": "#fff2cc", "openvswitch": "#efe2f3"}
+
+
+def _short(prefix: str, name: str) -> str:
+    return name[len(prefix):] if name and name.startswith(prefix) else name
+
+
+def _label(prefix: str, link: dict, qdiscs: list[dict], classes: list[dict]) -> str:
+    rows = [f"<b>{html.escape(_short(prefix, link['name']))}</b>",
+            html.escape(f"{link['kind'] or 'device'}, MTU {link['mtu']}")]
+    rows += [html.escape(a) for a in link["addresses"][:2]]
+    for q in qdiscs:
+        if q["dev"] == link["index"]:
+            rows.append(html.escape(f"qdisc {q['kind']} {q['handle']} ({q['parent']})"))
+    for c in classes:
+        if c["dev"] == link["index"] and c.get("rate_bps"):
+            rows.append(html.escape(f"class {c['handle']} {c['kind']} {c['rate_bps'] / 1e6:g} Mbit/s"))
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def diagram(topo: dict, title: str = "") -> graphviz.Graph:
+    """The graphviz graph of a snapshot (``harness.net.snapshot``)."""
+    prefix = topo.get("prefix", "")
+    g = graphviz.Graph("topology", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
+                                               "fontsize": "11", "label": title, "labelloc": "t"},
+                       node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                                  "fontsize": "10"},
+                       edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+    by_index: dict[tuple[str, int], str] = {}
+    veths, tunnels = [], []
+    for ns in topo["namespaces"]:
+        with g.subgraph(name=f"cluster_{ns['short']}") as sub:
+            sub.attr(label=f"netns {ns['short']}", style="rounded", color="#888888")
+            for link in ns["links"]:
+                if link["name"] == "lo" or link["kind"] in ("gre", "gretap", "erspan") and \
+                        link["name"] in ("gre0", "gretap0", "erspan0"):
+                    continue  # loopback, and ip_gre's fallback devices
+                node = f"{ns['short']}/{link['name']}"
+                by_index[(ns["name"], link["index"])] = node
+                sub.node(node, _label(prefix, link, ns.get("qdiscs", []), ns.get("classes", [])),
+                         fillcolor=KIND_COLOURS.get(link["kind"], "#f2f2f2"))
+                if link["kind"] == "veth" and link["peer"]:
+                    veths.append((ns["name"], link))
+                if link.get("tunnel") and link["tunnel"].get("local"):
+                    tunnels.append((node, link))
+            for br, info in (ns.get("ovs") or {}).get("bridges", {}).items():
+                node = f"{ns['short']}/ovs:{br}"
+                sub.node(node, f"<<b>OVS {html.escape(br)}</b><br/>{html.escape(info['datapath'])} datapath>",
+                         fillcolor=KIND_COLOURS["openvswitch"], shape="box3d")
+                for port, kind in info["ports"].items():
+                    target = next((n for (nsn, _), n in by_index.items()
+                                   if nsn == ns["name"] and n.endswith("/" + port)), None)
+                    if target is None:  # a vport (gre): not a kernel device
+                        target = f"{ns['short']}/ovsport:{port}"
+                        sub.node(target, f"<{html.escape(port)}<br/>{html.escape(kind)} vport>",
+                                 shape="ellipse", fillcolor="#e2f0d9")
+                    g.edge(node, target, style="dashed", color="#7030a0")
+    drawn = set()
+    for ns_name, link in veths:  # the cable: a veth and its peer (matched by ifindex)
+        me = by_index.get((ns_name, link["index"]))
+        peer = next((n for (nsn, idx), n in by_index.items()
+                     if idx == link["peer"] and n != me and nsn != ns_name
+                     and any(lk["index"] == idx and lk["peer"] == link["index"]
+                             for ns in topo["namespaces"] if ns["name"] == nsn
+                             for lk in ns["links"])), None)
+        if me and peer and frozenset((me, peer)) not in drawn:
+            drawn.add(frozenset((me, peer)))
+            g.edge(me, peer, label="veth", penwidth="2")
+    for node, link in tunnels:  # a tunnel: to the end whose local is our remote
+        for other, olink in tunnels:
+            if other != node and olink["tunnel"]["local"] == link["tunnel"]["remote"] and \
+                    frozenset((node, other)) not in drawn:
+                drawn.add(frozenset((node, other)))
+                g.edge(node, other, label=f"{link['kind']} tunnel", style="dashed", color="#2e7d32")
+    for ns in topo["namespaces"]:
+        for link in ns["links"]:
+            master = link.get("master")
+            if master and (ns["name"], master) in by_index and (ns["name"], link["index"]) in by_index:
+                g.edge(by_index[(ns["name"], master)], by_index[(ns["name"], link["index"])],
+                       label="port", style="dotted")
+        for f in ns.get("filters", []):
+            for act in f["actions"]:
+                src, dst = by_index.get((ns["name"], f["dev"])), by_index.get((ns["name"], act.get("to")))
+                if act["kind"] == "mirred" and src and dst:
+                    g.edge(src, dst, label=f"{f['parent']}: {f['kind']} + mirred {act['action']}",
+                           dir="forward", color="#c55a11", penwidth="2")
+    return g
+
+
+def render(topo: dict, path_without_ext: str, fmt: str = "png", title: str = "") -> str:
+    """Write the diagram (``png`` or ``svg``) and return its path."""
+    g = diagram(topo, title)
+    return g.render(path_without_ext, format=fmt, cleanup=True)

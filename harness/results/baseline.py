@@ -1,0 +1,199 @@
+"""Baselines for nightly regression: save a run's figures, compare a later run against them.
+
+    kernel-lab baseline save RUN [--name NAME]
+    kernel-lab compare RUN --baseline NAME [--allow-missing]   (or: pytest --baseline NAME)
+
+A baseline is ``results/baselines/<NAME>.json``: for every measurement (lab and name) the
+median of each metric below over the passed records.  A comparison gives, per metric, the
+change against the baseline and a verdict.  Each metric keeps its direction: higher is better,
+lower is better, or two-sided (a move either way beyond the threshold is a regression, e.g.
+fragments per datagram, which should stay exactly 2).  Metrics that are themselves errors or
+shares are judged on their absolute change in points (an error of 0.1 % that becomes 0.3 % is
+not "+200 %").
+
+A measurement the baseline has and the new run lacks, or has only as failed or skipped, is a
+change too: ``missing``, ``failed`` or ``skipped``, and it counts as a regression unless the
+user says otherwise (``allow_missing``): a nightly job must not go green because a test
+stopped producing its figure.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import statistics
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from ..core.errors import HarnessError
+from ..core.units import format_rate
+
+HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    better: str  # higher | lower | two-sided
+    threshold: float  # relative (0.10 = 10 %) or, with absolute=True, in the metric's unit
+    absolute: bool = False
+    transform: str = ""  # "abs": judge |value|
+
+
+METRICS = [
+    Metric("goodput_bps", HIGHER, 0.10),
+    Metric("goodput_error", LOWER, 0.02, absolute=True, transform="abs"),
+    Metric("counter_error", LOWER, 0.02, absolute=True, transform="abs"),
+    Metric("datagram_loss", LOWER, 0.03, absolute=True),
+    Metric("tunnel_loss", LOWER, 0.01, absolute=True),
+    Metric("fragments_per_datagram", TWO_SIDED, 0.10, absolute=True),
+]
+BY_KEY = {m.key: m for m in METRICS}
+
+
+def _value(metric: Metric, derived: dict):
+    v = derived.get(metric.key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    return abs(v) if metric.transform == "abs" else v
+
+
+def key_of(record: dict) -> str:
+    return f"{record['lab']}::{record.get('name') or record['test_id']}"
+
+
+def figures(records: list[dict]) -> dict[str, dict[str, float]]:
+    """{"lab::name": {metric: median}} over the passed records (repeats folded in)."""
+    raw: dict[str, dict[str, list]] = {}
+    for r in records:
+        if r.get("verdict") not in ("passed", "flaky"):
+            continue
+        for m in METRICS:
+            v = _value(m, r.get("derived", {}))
+            if v is not None:
+                raw.setdefault(key_of(r), {}).setdefault(m.key, []).append(v)
+    return {k: {m: statistics.median(vs) for m, vs in d.items()} for k, d in raw.items()}
+
+
+def baseline_path(results_root: str, name: str) -> str:
+    if not name or "/" in name or name.startswith("."):
+        raise HarnessError(f"bad baseline name {name!r}")
+    return os.path.join(results_root, "baselines", f"{name}.json")
+
+
+def save(records: list[dict], results_root: str, name: str, source: str) -> str:
+    figs = figures(records)
+    if not figs:
+        raise HarnessError(f"{source} has no passed measurements to keep as a baseline")
+    path = baseline_path(results_root, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    kernel = records[0].get("kernel", {})
+    with open(path, "w") as f:
+        json.dump({"schema": 1, "name": name, "source": source, "kernel": kernel,
+                   "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                   "figures": figs}, f, indent=1)
+    return path
+
+
+def load(results_root: str, name: str) -> dict:
+    path = baseline_path(results_root, name)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        if "figures" not in data:
+            raise ValueError("no figures")
+        return data
+    except FileNotFoundError:
+        raise HarnessError(f"no baseline {name!r} ({path}); save one with "
+                           "`kernel-lab baseline save RUN --name NAME`") from None
+    except ValueError as exc:
+        raise HarnessError(f"baseline file {path} is not a kernel-lab baseline: {exc}") from None
+
+
+@dataclass
+class Change:
+    measurement: str
+    metric: Metric | None  # None for a measurement that is missing, failed or skipped
+    baseline: float | None
+    now: float | None
+    status: str = "measured"  # measured | missing | failed | skipped
+    allowed: bool = False  # the user said a missing measurement is not a regression
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (0.05 = +5 %), None when it cannot be computed."""
+        if self.status != "measured" or not self.baseline:
+            return None
+        return self.now / self.baseline - 1
+
+    @property
+    def verdict(self) -> str:
+        if self.status != "measured":
+            return self.status if self.allowed else f"REGRESSION ({self.status})"
+        m = self.metric
+        diff = (self.now - self.baseline) if m.absolute else (self.change or 0.0)
+        if abs(diff) <= m.threshold:
+            return "ok"
+        if m.better == TWO_SIDED:
+            return "REGRESSION"
+        worse = diff < 0 if m.better == HIGHER else diff > 0
+        return "REGRESSION" if worse else "improved"
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict.startswith("REGRESSION")
+
+
+def compare(records: list[dict], baseline: dict, allow_missing: bool = False) -> list[Change]:
+    now = figures(records)
+    verdicts: dict[str, set] = {}
+    for r in records:
+        verdicts.setdefault(key_of(r), set()).add(r.get("verdict"))
+    out = []
+    for meas, base in sorted(baseline["figures"].items()):
+        if meas not in now:
+            seen = verdicts.get(meas, set())
+            status = "failed" if "failed" in seen else "skipped" if "skipped" in seen else "missing"
+            out.append(Change(meas, None, None, None, status, allow_missing))
+            continue
+        for key, bval in base.items():
+            nval = now[meas].get(key)
+            if key not in BY_KEY:
+                continue
+            if nval is None:
+                out.append(Change(meas, BY_KEY[key], bval, None, "missing", allow_missing))
+            else:
+                out.append(Change(meas, BY_KEY[key], bval, nval))
+    return out
+
+
+def _show(metric: Metric | None, v) -> str:
+    if v is None or metric is None:
+        return "-"
+    if metric.key.endswith("_bps"):
+        return format_rate(v)
+    return f"{v:.2f}" if metric.key == "fragments_per_datagram" else f"{v * 100:.2f} %"
+
+
+def _threshold(m: Metric | None) -> str:
+    if m is None:
+        return "-"
+    unit = " pts" if m.absolute and m.key != "fragments_per_datagram" else " %" if not m.absolute else ""
+    scale = 1 if m.key == "fragments_per_datagram" else 100
+    return f"±{m.threshold * scale:g}{unit}"
+
+
+def render(changes: list[Change], fmt: str = "github") -> str:
+    rows = [[c.measurement, c.metric.key if c.metric else "(measurement)",
+             _show(c.metric, c.baseline), _show(c.metric, c.now),
+             "" if c.change is None else f"{c.change * 100:+.1f} %", _threshold(c.metric),
+             f"{c.metric.better} is better" if c.metric and c.metric.better != TWO_SIDED
+             else (TWO_SIDED if c.metric else "-"), c.verdict] for c in changes]
+    return tabulate(rows, headers=["measurement", "metric", "baseline", "now", "change",
+                                   "threshold", "direction", "verdict"], tablefmt=fmt)
+
+
+def regressions(changes: list[Change]) -> list[Change]:
+    return [c for c in changes if c.regression]

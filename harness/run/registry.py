@@ -1,0 +1,73 @@
+"""The registry of runs: one JSON file per live run under ``/run/kernel-lab/``.
+
+``<prefix>.json`` holds the owner's PID and start time (a run is alive while that very process
+runs), the run's namespaces, the processes it started (PID + start time) and the NICs it
+borrowed with their original state.  The sweeper reads these files to clean up after a run that
+died; nothing else of the machine is ever inferred to be ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+from ..core.procs import process_alive
+
+STATE_DIR = os.environ.get("KERNEL_LAB_STATE", "/run/kernel-lab")
+PREFIX_RE = re.compile(r"^kl[0-9a-f]{4}-")
+IFNAMSIZ = 15  # usable characters of an interface name
+
+
+def state_dir(prefix: str) -> str:
+    """The run's folder for files that are not results (private OVS databases and sockets, a
+    net_cls mount): ``/run/kernel-lab/<prefix>.d``, removed by the run or the sweeper."""
+    return os.path.join(STATE_DIR, prefix.rstrip("-") + ".d")
+
+
+def registry_path(prefix: str) -> str:
+    return os.path.join(STATE_DIR, prefix.rstrip("-") + ".json")
+
+
+def write(prefix: str, data: dict) -> None:
+    """Replace the registry file of ``prefix`` atomically."""
+    path = registry_path(prefix)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def registries() -> dict[str, dict]:
+    """Every registry file: prefix -> its content ({"_mtime": ...} while still being written)."""
+    found = {}
+    try:
+        names = os.listdir(STATE_DIR)
+    except FileNotFoundError:
+        return found
+    for fn in names:
+        if not fn.endswith(".json"):
+            continue
+        prefix = fn[: -len(".json")] + "-"
+        path = os.path.join(STATE_DIR, fn)
+        try:
+            with open(path) as f:
+                found[prefix] = json.load(f)
+        except (OSError, ValueError):
+            found[prefix] = {"_mtime": _mtime(path)}  # an empty claim: decided by age
+    return found
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+def run_is_alive(record: dict) -> bool:
+    if "pid" not in record:
+        # a claim file without content yet: alive for a grace minute
+        return time.time() - record.get("_mtime", 0) < 60
+    return process_alive(record["pid"], record.get("starttime"))

@@ -1,0 +1,30 @@
+"""_example: the smallest lab, and the template ``kernel-lab new-lab NAME`` copies.
+
+TBF on the egress of one end of a veth pair holds its rate: the qdisc's own byte counter over a
+window after the burst drained is within 5 % of the configured rate, and iperf3's goodput within
+5 % of rate x 1448/1514.
+
+    tc qdisc add dev va root handle 1: tbf rate 20mbit burst ... latency 50ms
+"""
+
+import pytest
+
+from harness.measure.shaping import SENDER_LIMITED, shaped_run
+from harness.net.tc import TBF
+
+RATE = "20mbit"
+TOLERANCE = 0.05
+
+
+@pytest.mark.requires("veth", "tbf")
+def test_tbf_holds_its_rate(pair, capacity, iperf3, record):
+    capacity.check(RATE)  # skip, saying why, where this machine cannot carry 3x the rate
+    shaper = TBF(RATE).apply(pair.a.link)
+    run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu, warmup=1.0, window=2.0)
+    verdict = run.verdict(TOLERANCE)
+    record(f"tbf {RATE} iperf3", params={"qdisc": "tbf", "rate": RATE, "generator": "iperf3"},
+           samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
+           derived=run.derived(TOLERANCE), tolerance=TOLERANCE)  # record first, then judge
+    if verdict.outcome == SENDER_LIMITED:
+        pytest.skip(verdict.reason)
+    assert verdict.outcome == "pass", verdict.reason

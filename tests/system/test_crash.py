@@ -1,0 +1,72 @@
+"""SIGKILL a lab run at several points; the next session's sweeper leaves nothing of it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.core import netns
+from harness.net import sweeper
+from harness.core.procs import proc_starttime
+from harness.run.registry import STATE_DIR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SELECT = {"topology-built": "test_ingress_qdisc_cannot_hold_classes",
+          "traffic-running": "test_ingress_shaping_is_accurate and htb and 10mbit and iperf3",
+          "teardown": "test_ingress_qdisc_cannot_hold_classes"}
+
+
+def _prefixes():
+    return {f[:-5] + "-" for f in os.listdir(STATE_DIR) if f.endswith(".json")}
+
+
+@pytest.mark.parametrize("point", list(SELECT))
+def test_sigkill_leaves_nothing_after_the_sweep(run, tmp_path, point):
+    before = _prefixes()
+    mark = tmp_path / "paused"
+    env = dict(os.environ, KERNEL_LAB_PAUSE_AT=point, KERNEL_LAB_PAUSE_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "labs/ingress_ifb", "-k", SELECT[point], "--results", str(tmp_path)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "never reached " + point
+            time.sleep(0.05)
+        new = _prefixes() - before
+        assert len(new) == 1, "the run registered itself"
+        prefix = new.pop()
+        with open(os.path.join(STATE_DIR, prefix.rstrip("-") + ".json")) as f:
+            registry = json.load(f)
+        spaces = [n for n in os.listdir(netns.NETNS_RUN_DIR) if n.startswith(prefix)]
+        assert spaces, "the run had namespaces when it was killed"
+        children = [p["pid"] for p in registry["processes"]]
+        if point == "traffic-running":
+            assert children, "traffic processes were running"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert any(n.startswith(prefix) for n in os.listdir(netns.NETNS_RUN_DIR))  # left behind
+
+    removed = subprocess.run([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    for name in spaces:
+        assert f"removed netns {name}" in removed.stdout
+    assert not any(n.startswith(prefix) for n in os.listdir(netns.NETNS_RUN_DIR))
+    assert not os.path.exists(os.path.join(STATE_DIR, prefix.rstrip("-") + ".json"))
+    time.sleep(0.2)
+    for pid in children:
+        assert proc_starttime(pid) is None or not os.path.exists(f"/proc/{pid}"), pid
+    # nothing of it in the root namespace either
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        assert not [l.get_attr("IFLA_IFNAME") for l in ipr.get_links()
+                    if l.get_attr("IFLA_IFNAME").startswith(prefix)]
+    assert not any(prefix in line for line in sweeper.sweep())

@@ -1,0 +1,63 @@
+"""Every lab fails when the kernel behaviour it tests is broken.
+
+For each lab a representative test runs with one kernel-facing step broken on purpose
+(``-p harness.plugin.faults --inject-fault NAME``, see harness.core.faults) and must FAIL:
+not pass, not skip, not error out in set-up.  The same tests pass without the fault in the
+lab runs of this suite."""
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.results.records import load_records
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CASES = {
+    # fault: (lab, -k selection, the test that must fail)
+    "shaper-rate-ignored": ("labs/ingress_ifb", "accurate and htb and 100mbit and iperf3",
+                            "test_ingress_shaping_is_accurate[100mbit-iperf3-htb]"),
+    "shaper-10pct-fast": ("labs/ingress_ifb", "accurate and tbf and 100mbit and netperf",
+                          "test_ingress_shaping_is_accurate[100mbit-netperf-tbf]"),
+    "ingress-no-redirect": ("labs/ingress_ifb", "goes_through_the_ifb",
+                            "test_traffic_goes_through_the_ifb"),
+    "loss-rule-missing": ("labs/gre_mtu", "loss_multiplies and vxlan",
+                          "test_fragment_loss_multiplies_datagram_loss[vxlan]"),
+    "tunnel-mtu-not-lowered": ("labs/gre_mtu", "sized_for_the_inner_mtu and vxlan and iperf3 and 1400",
+                               "test_datagrams_sized_for_the_inner_mtu[vxlan-iperf3-1400]"),
+    "ovs-gre-port-missing": ("labs/ovs_gre", "which_configurations and netdev-a",
+                             "test_which_configurations_carry_traffic[netdev-a]"),
+    "bridge-port-missing": ("labs/netlink_kinds", "tap_owned_by_a_process",
+                            "test_a_tap_owned_by_a_process_answers_ping_through_a_bridge"),
+}
+
+
+def outcomes(junit: str) -> dict[str, str]:
+    out = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        kind = "passed"
+        for tag in ("failure", "error", "skipped"):
+            if case.find(tag) is not None:
+                kind = tag
+                break
+        out[case.get("name")] = kind
+    return out
+
+
+@pytest.mark.parametrize("fault", CASES)
+def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run):
+    lab, selection, test = CASES[fault]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "harness.plugin.faults", "--inject-fault", fault, lab, "-k", selection,
+                        "--results", str(tmp_path), "--run-id", "fault"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    got = outcomes(str(tmp_path / "fault" / "junit.xml"))
+    assert got.get(test) == "failure", (got, r.stdout[-3000:])
+    assert r.returncode == 1
+    records, _ = load_records(str(tmp_path / "fault"))
+    mine = [rec for rec in records if rec["test_id"].endswith("::" + test)]
+    assert mine and all(rec["faults_injected"] == [fault] and rec["verdict"] == "failed"
+                        for rec in mine)

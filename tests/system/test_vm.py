@@ -1,0 +1,76 @@
+"""Kernels under test: a stock Debian kernel booted with virtme-ng runs the labs."""
+
+import json
+import os
+import subprocess
+import sys
+
+from harness.vm.boot import boot
+from harness.vm.image import kernel_release
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_release_comes_from_the_image_header(debian_image):
+    image = debian_image
+    assert kernel_release(image) == os.path.basename(image)[len("vmlinuz-"):]
+
+
+def test_bad_image_through_pytest_exits_non_zero(tmp_path, debian_image):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", "/etc/hostname",
+                        "--results", str(tmp_path), "labs/ingress_ifb"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "kernel-lab: /etc/hostname is not a Linux kernel image" in r.stderr
+
+
+def test_a_guest_panic_is_reported_not_waited_for(tmp_path, debian_image):
+    info = boot(debian_image, "echo c > /proc/sysrq-trigger", rwdir=str(tmp_path),
+                timeout=240, log=open(os.devnull, "w"),
+                console_log=str(tmp_path / "console.log"))
+    assert info["panic"] and "panic" in info["panic"].lower()
+    assert not info["timed_out"]
+
+
+def test_a_run_over_its_timeout_is_stopped(tmp_path, debian_image):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", debian_image,
+                        "--vm-timeout", "5", "--results", str(tmp_path), "labs/ingress_ifb"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3
+    assert "exceeded 5 s; stopped" in r.stderr
+
+
+def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
+    """All four labs inside the booted kernel (one boot): records come back, they pass, and
+    what the running kernel may lack (GRE, the OVS kernel datapath, skbedit, the cgroup
+    classifier) really ran there."""
+    image = debian_image
+    release = kernel_release(image)
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
+                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb", "labs/gre_mtu",
+                        "labs/ovs_gre", "labs/netlink_kinds"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=2400)
+    print(r.stdout[-4000:])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    guest = tmp_path / "vmrun" / release
+    vm = json.loads((guest / "vm.json").read_text())
+    assert vm["rc"] == 0 and "first test" in vm["marks"]
+    records = [json.loads(p.read_text()) for p in (guest / "ingress_ifb").glob("*.json")]
+    assert records and all(rec["kernel"]["release"] == release for rec in records)
+    assert all(rec["kernel"]["where"] == "vm" for rec in records)
+    shaped = [rec for rec in records if "goodput_error" in rec["derived"]]
+    assert shaped and all(rec["verdict"] == "passed" for rec in shaped)
+    assert (guest / "junit.xml").exists()
+    gre = [json.loads(p.read_text()) for p in (guest / "gre_mtu").glob("*.json")]
+    assert any(rec["params"].get("tunnel") == "gre" and rec["verdict"] == "passed" for rec in gre)
+    assert (guest / "gre_mtu" / "table.md").exists()
+    ovs = [json.loads(p.read_text()) for p in (guest / "ovs_gre").glob("*.json")]
+    kernel_dp = [rec for rec in ovs if rec["params"].get("datapath") == "system"]
+    assert kernel_dp and all(rec["verdict"] == "passed" for rec in kernel_dp)
+    assert {rec["params"].get("config") for rec in kernel_dp} >= {"a", "b"}
+    kinds = [json.loads(p.read_text()) for p in (guest / "netlink_kinds").glob("*.json")]
+    names = " ".join(rec["name"] for rec in kinds)
+    for part in ("skbedit", "cgroup classifier", "tap owned", "gre over netlink",
+                 "gretap over netlink", "vnet_hdr claim"):
+        assert part in names, part  # every part ran (a skip leaves no record)
+    assert all(rec["verdict"] == "passed" for rec in kinds)
