@@ -82,7 +82,8 @@ def cmd_sweep(args) -> int:
 
 def cmd_report(args) -> int:
     from .report.files import write_report
-    from .report.tables import load_runs, render, resolve_run
+    from .report.render import render
+    from .report.tables import load_runs, resolve_run
 
     folders = [resolve_run(args.results, r) for r in (args.runs or [None])]
     runs = load_runs(folders)
@@ -248,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="tables and plots from runs' records")
     r.add_argument("runs", nargs="*", help="run ids or folders (default: latest); several "
                                            "runs are shown side by side")
-    r.add_argument("--format", choices=["md", "latex", "html"], default="md")
+    r.add_argument("--format", choices=["md", "latex", "beamer", "html"], default="md",
+                   help="md; latex (frames for your own deck); beamer (a whole deck, with "
+                        "--out: deck.tex + figures, compiles with pdflatex); html")
     r.add_argument("--out", help="write report.<ext> and the plots into this folder")
     r.add_argument("--write", action="store_true",
                    help="also write report.md, report.html and plots into the (first) run folder")

@@ -16,6 +16,8 @@ PACKAGES=(
     openvswitch-switch
     # reports: the LaTeX (beamer) output is compiled and the HTML page screenshotted in tests
     texlive-latex-recommended texlive-pictures chromium
+    # topology diagrams (dot) and the deck tests (pdftotext, pdftoppm)
+    graphviz poppler-utils
 )
 
 missing=()

@@ -22,8 +22,14 @@ from .tc import fmt_handle
 TC_H_ROOT, TC_H_INGRESS, CLSACT_EGRESS = 0xFFFFFFFF, 0xFFFFFFF1, 0xFFFFFFF3
 
 
+def _h(h: int) -> str:
+    """tc's spelling of a handle: ``1:`` for a qdisc, ``1:10`` for a class."""
+    return f"{h >> 16:x}:" if h & 0xFFFF == 0 else fmt_handle(h)
+
+
 def _parent(h: int) -> str:
-    return {TC_H_ROOT: "root", TC_H_INGRESS: "ingress", CLSACT_EGRESS: "egress"}.get(h, fmt_handle(h))
+    return {TC_H_ROOT: "root", TC_H_INGRESS: "ingress", 0xFFFF0000: "ingress",
+            0xFFFFFFF2: "ingress", CLSACT_EGRESS: "egress"}.get(h, _h(h))
 
 
 def _links(ipr) -> list[dict]:
@@ -44,6 +50,7 @@ def _links(ipr) -> list[dict]:
                 "master": msg.get_attr("IFLA_MASTER"), "peer": None, "tunnel": None}
         if kind == "veth":
             link["peer"] = msg.get_attr("IFLA_LINK")
+            link["peer_netnsid"] = msg.get_attr("IFLA_LINK_NETNSID")
         if kind in ("gre", "gretap"):
             link["tunnel"] = {"local": data.get("IFLA_GRE_LOCAL"),
                               "remote": data.get("IFLA_GRE_REMOTE")}
@@ -55,18 +62,18 @@ def _links(ipr) -> list[dict]:
 
 
 def _tc(ipr) -> dict:
-    qdiscs = [{"dev": q["index"], "kind": q.get_attr("TCA_KIND"), "handle": fmt_handle(q["handle"]),
+    qdiscs = [{"dev": q["index"], "kind": q.get_attr("TCA_KIND"), "handle": _h(q["handle"]),
                "parent": _parent(q["parent"])} for q in ipr.get_qdiscs()
               if q.get_attr("TCA_KIND") not in ("noqueue", None)]
     classes = []
-    for c in ipr.get_classes():
+    for c in (c for q in qdiscs for c in ipr.get_classes(index=q["dev"]) if q["kind"] == "htb"):
         opts = c.get_attr("TCA_OPTIONS")
         rate = None
         if opts is not None and c.get_attr("TCA_KIND") == "htb":
             parms = opts.get_attr("TCA_HTB_PARMS")
             rate = parms["rate"] * 8 if parms else None
         classes.append({"dev": c["index"], "kind": c.get_attr("TCA_KIND"),
-                        "handle": fmt_handle(c["handle"]), "parent": _parent(c["parent"]),
+                        "handle": _h(c["handle"]), "parent": _parent(c["parent"]),
                         "rate_bps": rate})
     filters = []
     for q in qdiscs:
@@ -100,9 +107,28 @@ def _tc(ipr) -> dict:
                                              3: "ingress redirect", 4: "ingress mirror"}.get(
                                          parms["eaction"], str(parms["eaction"])))
                     actions.append(entry)
-                filters.append({"dev": q["dev"], "kind": kind, "parent": _parent(parent),
-                                "actions": actions})
+                entry = {"dev": q["dev"], "kind": kind, "parent": _parent(parent),
+                         "actions": actions}
+                if entry not in filters and (actions or not any(
+                        f["dev"] == q["dev"] and f["kind"] == kind for f in filters)):
+                    filters.append(entry)
     return {"qdiscs": qdiscs, "classes": classes, "filters": filters}
+
+
+def _netnsids(ipr, names: list[str]) -> dict[int, str]:
+    """nsid -> namespace name, as the namespace of ``ipr`` numbers the others."""
+    out = {}
+    for other in names:
+        fd = os.open(netns.path(other), os.O_RDONLY)
+        try:
+            got = ipr.get_netnsid(fd=fd)
+        except Exception:  # noqa: BLE001 - a namespace that went away meanwhile
+            got = None
+        finally:
+            os.close(fd)
+        if got and got.get("nsid") is not None and got["nsid"] >= 0:
+            out[got["nsid"]] = other
+    return out
 
 
 def _ovs(prefix: str, name: str) -> dict | None:
@@ -121,7 +147,10 @@ def _ovs(prefix: str, name: str) -> dict | None:
         ports = {}
         for port in vsctl("list-ports", br):
             kind = vsctl("get", "interface", port, "type")
-            ports[port] = (kind[0].strip('"') if kind else "") or "system"
+            remote = vsctl("get", "interface", port, "options:remote_ip") if kind and \
+                kind[0].strip('"') in ("gre", "vxlan", "geneve") else []
+            ports[port] = {"type": (kind[0].strip('"') if kind else "") or "system",
+                           "remote_ip": remote[0].strip('"') if remote else None}
         bridges[br] = {"datapath": (vsctl("get", "bridge", br, "datapath_type") or ["system"])[0]
                        .strip('"') or "system", "ports": ports}
     return {"bridges": bridges}
@@ -130,12 +159,17 @@ def _ovs(prefix: str, name: str) -> dict | None:
 def snapshot(run, skip=("probe",)) -> dict:
     """The kernel's view of every namespace of ``run`` (but the scratch ones)."""
     spaces = []
-    for name in list(run.namespaces):
+    names = [n for n in run.namespaces if n[len(run.prefix):] not in skip and netns.exists(n)]
+    for name in names:
         short = name[len(run.prefix):]
-        if short in skip or not netns.exists(name):
-            continue
         with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
             entry = {"name": name, "short": short, "links": _links(ipr), **_tc(ipr)}
+            nsids = _netnsids(ipr, [n for n in names if n != name])
+            for link in entry["links"]:  # a veth's peer: which namespace it lives in
+                if link.get("peer_netnsid") is not None:
+                    link["peer_namespace"] = nsids.get(link["peer_netnsid"])
+                elif link["kind"] == "veth":
+                    link["peer_namespace"] = name
         ovs = _ovs(run.prefix, name)
         if ovs:
             entry["ovs"] = ovs

@@ -16,7 +16,8 @@ import subprocess
 import sys
 
 from ..report.files import write_report
-from ..report.tables import load_runs, render
+from ..report.render import render
+from ..report.tables import load_runs
 from ..results.records import LACKS_FILE
 from ..vm.image import other_images
 

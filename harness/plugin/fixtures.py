@@ -29,10 +29,12 @@ from ..kernel.config import config_digest, read_config
 from ..kernel.modules import ModuleLoader
 from ..net import sweeper
 from ..net.nic import borrow
+from ..net.snapshot import snapshot
 from ..net.topology import Lab
 from ..results.records import Recorder, host_facts, tool_versions
 from ..run.session import Run
 from .options import IN_GUEST, link_latest, session_state
+from .recording import TOPOLOGY
 
 
 #: kernel features a fixture needs (``kernel-lab kconfig`` reads this too)
@@ -68,6 +70,14 @@ def run(request):
                             ended=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
+def keep_topology(item, run) -> None:
+    seen = session_state(item.config).setdefault("topologies", set())
+    key = (item.path, item.originalname)
+    if key not in seen:
+        seen.add(key)
+        item.stash[TOPOLOGY] = snapshot(run)
+
+
 def kernel_info() -> dict:
     cfg, source = read_config()
     return {"release": platform.release(), "version": platform.version(),
@@ -99,14 +109,17 @@ def kernel(request, run):
 
 
 @pytest.fixture
-def lab(run):
-    """Name: lab. Scope: function. Depends: run. A topology unwound (LIFO) after the test.
+def lab(request, run):
+    """Name: lab. Scope: function. Depends: run. A topology unwound (LIFO) after the test;
+    before that, the first test of each test function has what it built read back over
+    netlink (its record keeps it: ``state.topology``, drawn in the report).
 
         def test_x(lab): a = lab.namespace("a")
     """
     the_lab = Lab(run)
     try:
         yield the_lab
+        keep_topology(request.node, run)
     finally:
         failures = the_lab.close()
         if failures:

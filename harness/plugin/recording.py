@@ -18,6 +18,7 @@ from .health import SPLATS, splats_of
 from .options import STATE
 
 RECORDS = pytest.StashKey[list]()
+TOPOLOGY = pytest.StashKey[dict]()
 STARTED = pytest.StashKey[str]()
 OUTCOME = pytest.StashKey[str]()
 REASON = pytest.StashKey[str]()
@@ -104,6 +105,9 @@ def write_records(item) -> list[str]:
         return []
     if not entries:
         entries = [{"name": "kernel health"}]
+    if TOPOLOGY in item.stash:  # what the test built, read back over netlink (first record)
+        entries[0] = dict(entries[0], state={**entries[0].get("state", {}),
+                                             "topology": item.stash[TOPOLOGY]})
     paths = []
     for i, entry in enumerate(entries):
         paths.append(rec.write(lab_of(item), item.nodeid, i, entry, verdict_of(item),

@@ -3,7 +3,7 @@ comparison, the labs' summary tables and the run's results table."""
 
 from __future__ import annotations
 
-from ..report.tables import render_run
+from ..report.render import render_run
 from ..results import summary
 from .options import IN_GUEST, STATE
 from .verdicts import flaky

@@ -1,22 +1,61 @@
-"""Writing a report to files: report.md / .html / .tex and the PNG plots beside them."""
+"""Writing a report to files: report.md / .html / .tex (a fragment) / deck.tex (beamer), with
+the plots and each lab's topology diagram beside them."""
 
 from __future__ import annotations
 
+import json
 import os
 
+from . import presentation, topology
 from .plots import make_plots
-from .tables import Run, render
+from .render import beamer, html_page, latex_frames, markdown
+from .tables import Run
+
+EXTENSIONS = {"md": "report.md", "html": "report.html", "latex": "report.tex", "beamer": "deck.tex"}
 
 
-def write_report(runs: list[Run], out_dir: str, formats=("md", "html", "latex")) -> dict:
-    """Write report.md/.html/.tex and the PNG plots into ``out_dir``; returns the paths."""
+def topology_of(lab: str, runs: list[Run]) -> dict | None:
+    """The netlink snapshot of the test the lab's presentation names (else the first one a
+    record of the lab keeps)."""
+    pres = presentation.load(lab)
+    candidates = [r for run in runs for r in run.records if r["lab"] == lab
+                  and r.get("state", {}).get("topology")]
+    chosen = [r for r in candidates if pres.topology and
+              r["test_id"].split("::")[-1].split("[")[0] == pres.topology]
+    pick = (chosen or candidates)
+    return pick[0]["state"]["topology"] if pick else None
+
+
+def figures(runs: list[Run], out_dir: str) -> dict[str, list[tuple[str, str]]]:
+    """lab -> [(title, png path)]: its topology diagram first, then its plots."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    labs = sorted({r["lab"] for run in runs for r in run.records})
+    for lab in labs:
+        topo = topology_of(lab, runs)
+        if topo:
+            title = f"{lab}: what the lab built (read back over netlink)"
+            path = topology.render(topo, os.path.join(out_dir, f"{lab}-topology"), "png", "")
+            with open(os.path.join(out_dir, f"{lab}-topology.json"), "w") as f:
+                json.dump(topo, f, indent=1)
+            out.setdefault(lab, []).append((title, path))
+    for title, path in make_plots(runs, out_dir).items():
+        out.setdefault(title.split(":", 1)[0], []).append((title, path))
+    return out
+
+
+def write_report(runs: list[Run], out_dir: str, formats=("md", "html", "latex", "beamer")) -> dict:
+    """Write the report in ``formats`` into ``out_dir``; returns {format: path, "figures": [...]}."""
     os.makedirs(out_dir, exist_ok=True)
-    plots = make_plots(runs, out_dir)
-    paths = {"plots": list(plots.values())}
+    figs = figures(runs, out_dir)
+    problems = [p for run in runs for p in run.problems]
+    paths = {"figures": [p for lab in figs.values() for _, p in lab]}
     for fmt in formats:
-        ext = {"md": "md", "latex": "tex", "html": "html"}[fmt]
-        path = os.path.join(out_dir, f"report.{ext}")
+        text = {"md": lambda: markdown(runs, problems),
+                "html": lambda: html_page(runs, figs, problems),
+                "latex": lambda: latex_frames(runs, figs),
+                "beamer": lambda: beamer(runs, figs)}[fmt]()
+        path = os.path.join(out_dir, EXTENSIONS[fmt])
         with open(path, "w") as f:
-            f.write(render(runs, fmt, plots))
+            f.write(text)
         paths[fmt] = path
     return paths

@@ -1,119 +1,190 @@
-"""Plots from records (matplotlib, PNG): shaping accuracy, per-kernel comparison, tunnel MTU."""
+"""Plots that show a lab's finding (matplotlib, PNG), drawn from records as the lab's
+``slides.toml`` declares them; across kernels the same figure has one panel per kernel, side by
+side, on shared axes.
+
+Kinds:
+
+- ``error_vs_rate``: the error (%) of each figure against the configured rate, one series per
+  ``series`` value (qdisc, generator), the tolerance as a band; under ``--repeat`` each point is
+  a mean with its 95 % confidence interval;
+- ``bars``: grouped bars, one group per ``group`` value, one bar per entry of ``values`` (or
+  per ``series`` value), e.g. fragments per datagram, or measured loss beside 1-(1-p)^k;
+- ``matrix``: a small yes/no grid of ``rows`` x ``cols`` (which OVS configuration carries
+  traffic on which datapath).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from collections import defaultdict
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..core.units import format_rate  # noqa: E402
+from ..measure.stats import summarize  # noqa: E402
+from .presentation import get, load  # noqa: E402
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def _records(run, lab: str, where: str | None) -> list[dict]:
+    return [r for r in run.records if r["lab"] == lab and r.get("verdict") != "skipped"
+            and (where is None or get(r, where) is not None)]
+
+
+def _label(record: dict, paths) -> str:
+    paths = [paths] if isinstance(paths, str) else paths
+    return " ".join(str(get(record, p)) for p in paths if get(record, p) is not None)
+
+
+def _panels(runs, sharey=True):
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.8 * len(runs) + 1.2, 3.6), sharey=sharey,
+                             squeeze=False)
+    fig.kernel_lab_points = []  # what was drawn, written beside the PNG for checking
+    for ax, run in zip(axes[0], runs):
+        ax.set_title(run.label, fontsize=9)
+    return fig, axes[0]
+
+
+def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
+    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    if not any(recs for _, recs in data):
+        return None
+    fig, axes = _panels(runs)
+    rates = sorted({get(r, spec["x"]) for _, recs in data for r in recs})
+    tol = max((r.get("tolerance") or 0.0) for _, recs in data for r in recs) * 100
+    for ax, (run, recs) in zip(axes, data):
+        ax.axhspan(-tol, tol, color="#dde8f4", label=f"±{tol:g} % tolerance")
+        ax.axhline(0, color="#888", lw=0.8)
+        series = sorted({_label(r, spec["series"]) for r in recs})
+        n = max(len(series) * len(spec["y"]), 1)
+        width = 0.7 / n
+        i = 0
+        for s in series:
+            for y in spec["y"]:
+                xs, means, errs, at = [], [], [], []
+                for k, rate in enumerate(rates):
+                    vals = [get(r, y["path"]) for r in recs
+                            if _label(r, spec["series"]) == s and get(r, spec["x"]) == rate]
+                    vals = [v for v in vals if isinstance(v, (int, float))]
+                    if not vals:
+                        continue
+                    st = summarize(vals)
+                    at.append(rate)
+                    xs.append(k - 0.35 + width * (i + 0.5))
+                    means.append(st.mean * 100)
+                    errs.append((st.half_width or 0) * 100)
+                if xs:
+                    fig.kernel_lab_points += [{"panel": run.label, "series": f"{s}, {y['label']}",
+                                               "x": rate, "y": m / 100, "ci95": e / 100}
+                                              for rate, m, e in zip(at, means, errs)]
+                    ax.errorbar(xs, means, yerr=errs if any(errs) else None, fmt=y.get("marker", "o"),
+                                color=COLOURS[i % len(COLOURS)], capsize=3,
+                                label=f"{s}, {y['label']}")
+                i += 1
+        ax.set_xticks(range(len(rates)), [format_rate(r).replace(".00 ", " ") for r in rates])
+        ax.set_xlabel(spec.get("xlabel", "configured rate"))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(spec.get("ylabel", "error (%)"))
+    lim = max(tol * 1.6, 1.0)
+    axes[0].set_ylim(-lim, lim)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return fig
+
+
+def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
+    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    if not any(recs for _, recs in data):
+        return None
+    fig, axes = _panels(runs)
+    scale = float(spec.get("scale", 1.0))
+    for ax, (run, recs) in zip(axes, data):
+        groups = []
+        for r in recs:
+            g = _label(r, spec["group"])
+            if g not in groups:
+                groups.append(g)
+        if "series" in spec:  # one bar per series value, all of the one value path
+            names = sorted({_label(r, spec["series"]) for r in recs})
+            bars_ = [(name, spec["value"], lambda r, name=name: _label(r, spec["series"]) == name)
+                     for name in names]
+        else:
+            bars_ = [(v["label"], v["path"], lambda r: True) for v in spec["values"]]
+        width = 0.8 / max(len(bars_), 1)
+        for i, (name, path, keep) in enumerate(bars_):
+            heights, errs = [], []
+            for g in groups:
+                vals = [get(r, path) for r in recs if _label(r, spec["group"]) == g and keep(r)]
+                vals = [v for v in vals if isinstance(v, (int, float))]
+                st = summarize(vals) if vals else None
+                heights.append(st.mean * scale if st else 0.0)
+                errs.append((st.half_width or 0) * scale if st else 0.0)
+            fig.kernel_lab_points += [{"panel": run.label, "group": g, "series": name,
+                                       "y": h / scale if scale else h}
+                                      for g, h in zip(groups, heights)]
+            ax.bar([j + i * width for j in range(len(groups))], heights, width,
+                   yerr=errs if any(errs) else None, capsize=3, label=name,
+                   color=COLOURS[i % len(COLOURS)])
+        ax.set_xticks([j + width * (len(bars_) - 1) / 2 for j in range(len(groups))], groups,
+                      fontsize=8, rotation=spec.get("rotate", 0))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(spec.get("ylabel", ""))
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return fig
+
+
+def matrix(spec: dict, lab: str, runs) -> plt.Figure | None:
+    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    if not any(recs for _, recs in data):
+        return None
+    fig, axes = _panels(runs, sharey=False)
+    for ax, (run, recs) in zip(axes, data):
+        rows = sorted({str(get(r, spec["rows"])) for r in recs})
+        cols = sorted({str(get(r, spec["cols"])) for r in recs})
+        for i, row in enumerate(rows):
+            for j, col in enumerate(cols):
+                hit = [get(r, spec["value"]) for r in recs
+                       if str(get(r, spec["rows"])) == row and str(get(r, spec["cols"])) == col]
+                text, colour = ("-", "#eeeeee") if not hit else \
+                    (("yes", "#a9d18e") if hit[-1] else ("no", "#f4b183"))
+                fig.kernel_lab_points.append({"panel": run.label, "row": row, "col": col,
+                                              "y": hit[-1] if hit else None})
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, color=colour, ec="white", lw=2))
+                ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=11)
+        ax.set_xlim(0, len(cols))
+        ax.set_ylim(0, len(rows))
+        ax.set_xticks([j + 0.5 for j in range(len(cols))], cols)
+        ax.set_yticks([i + 0.5 for i in range(len(rows))], rows)
+        ax.set_xlabel(spec.get("xlabel", spec["cols"]))
+        ax.set_ylabel(spec.get("ylabel", spec["rows"]))
+        ax.tick_params(length=0)
+    return fig
+
+
+KINDS = {"error_vs_rate": error_vs_rate, "bars": bars, "matrix": matrix}
+
 
 def make_plots(runs, out_dir: str) -> dict[str, str]:
+    """Every declared plot of every lab in ``runs``: {title: png path}."""
     plots = {}
-    for name, fn in (("shaping accuracy", shaping), ("per-kernel comparison", per_kernel),
-                     ("tunnel MTU", tunnel_mtu)):
-        path = os.path.join(out_dir, name.replace(" ", "-") + ".png")
-        if fn(runs, path):
-            plots[name] = path
-    return plots
-
-
-def _save(fig, path) -> bool:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def _grouped_bars(ax, groups: list, series: dict, fontsize=None) -> None:
-    """One bar per series in each group; ``series`` maps a label to {group: value}."""
-    width = 0.8 / max(len(series), 1)
-    for i, (label, values) in enumerate(series.items()):
-        ax.bar([j + i * width for j in range(len(groups))], [values.get(g, 0) for g in groups],
-               width, label=label)
-    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(groups))], groups,
-                  fontsize=fontsize)
-
-
-def shaping(runs, path) -> bool:
-    """Measured versus configured rate, kernel counter and goodput/expected, with the band."""
-    pts = [(run.label, r) for run in runs for r in run.records
-           if isinstance(r.get("derived", {}).get("counter_rate_bps"), (int, float))
-           and isinstance(r["derived"].get("configured_bps"), (int, float))]
-    if not pts:
-        return False
-    fig, ax = plt.subplots(figsize=(7, 5))
-    rates = sorted({r["derived"]["configured_bps"] for _, r in pts})
-    tol = max((r.get("tolerance") or 0.05) for _, r in pts)
-    lo, hi = min(rates) * 0.7, max(rates) * 1.4
-    ax.fill_between([lo, hi], [lo * (1 - tol), hi * (1 - tol)], [lo * (1 + tol), hi * (1 + tol)],
-                    color="#cde", label=f"±{tol:.0%} tolerance")
-    ax.plot([lo, hi], [lo, hi], color="#888", lw=1)
-    markers = "os^vD"
-    for i, label in enumerate(sorted({lbl for lbl, _ in pts})):
-        mine = [r for lbl, r in pts if lbl == label]
-        ax.scatter([r["derived"]["configured_bps"] for r in mine],
-                   [r["derived"]["counter_rate_bps"] for r in mine], marker=markers[i % 5],
-                   label=f"kernel counter, {label}")
-        ax.scatter([r["derived"]["configured_bps"] for r in mine],
-                   [r["derived"]["goodput_bps"] / r["derived"]["expected_goodput_bps"]
-                    * r["derived"]["configured_bps"] for r in mine], marker=markers[i % 5],
-                   facecolors="none", edgecolors="k", label=f"goodput / expected x rate, {label}")
-    ax.set(xscale="log", yscale="log", xlabel="configured rate (bit/s)",
-           ylabel="measured rate (bit/s)", title="Shaping: measured versus configured")
-    ax.legend(fontsize=7)
-    return _save(fig, path)
-
-
-def per_kernel(runs, path) -> bool:
-    """Median |error| of each lab's shaped measurements, one bar per run/kernel."""
-    data = defaultdict(dict)
-    for run in runs:
-        by_lab = defaultdict(list)
-        for r in run.records:
-            e = r.get("derived", {}).get("goodput_error")
-            if isinstance(e, (int, float)):
-                by_lab[r["lab"]].append(abs(e) * 100)
-        for lab, errs in by_lab.items():
-            data[lab][run.label] = sorted(errs)[len(errs) // 2]
-    if not data:
-        return False
-    labels = sorted({k for d in data.values() for k in d})
-    labs = sorted(data)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    _grouped_bars(ax, labs, {label: {lab: data[lab].get(label, 0) for lab in labs}
-                             for label in labels})
-    ax.set(ylabel="median |goodput error| (%)", title="Per kernel")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def tunnel_mtu(runs, path) -> bool:
-    """Inner MTU versus UDP fragments per datagram and TCP throughput, per tunnel and kernel."""
-    frag, tcp = defaultdict(dict), defaultdict(dict)
-    for run in runs:
-        for r in run.records:
-            p, d = r.get("params", {}), r.get("derived", {})
-            if "inner_mtu" not in p or "tunnel" not in p:
+    labs = sorted({r["lab"] for run in runs for r in run.records})
+    for lab in labs:
+        pres = load(lab)
+        present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
+        for n, spec in enumerate(pres.plots):
+            fig = KINDS[spec["kind"]](spec, lab, present)
+            if fig is None:
                 continue
-            key = f"{p['tunnel']} {run.label}"
-            if "fragments_per_datagram" in d and p.get("generator") == "iperf3" and "loss_percent" not in p:
-                frag[key][p["inner_mtu"]] = d["fragments_per_datagram"]
-            if "gso" in p:
-                tcp[key][f"{p['inner_mtu']}{'' if p['gso'] else ' no GSO'}"] = d.get("goodput_bps", 0) / 1e6
-    if not frag and not tcp:
-        return False
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, vals in sorted(frag.items()):
-        mtus = sorted(vals)
-        a1.plot(mtus, [vals[m] for m in mtus], marker="o", label=key)
-    a1.set(xlabel="inner MTU", ylabel="IP fragments per UDP datagram", title="Fragmentation")
-    a1.legend(fontsize=7)
-    cases = sorted({c for v in tcp.values() for c in v})
-    _grouped_bars(a2, cases, dict(sorted(tcp.items())), fontsize=8)
-    a2.set(ylabel="TCP throughput (Mbit/s)", title="Segmentation vs fragmentation")
-    a2.legend(fontsize=7)
-    return _save(fig, path)
+            title = f"{lab}: {spec.get('title', spec['kind'])}"
+            fig.suptitle(title, fontsize=10)
+            fig.tight_layout()
+            path = os.path.join(out_dir, f"{lab}-{n + 1}.png")
+            fig.savefig(path, dpi=130)
+            with open(path[:-4] + ".json", "w") as f:
+                json.dump({"title": title, "points": fig.kernel_lab_points}, f, indent=1)
+            plt.close(fig)
+            plots[title] = path
+    return plots

@@ -1,22 +1,12 @@
-"""Slide-ready tables and plots from result records (never re-runs anything).
-
-    kernel-lab report [RUN ...] --format md|latex|html [--out DIR]
-
-One table per lab.  For one run: configured versus measured, error, tolerance, repeats as
-median and min-max, verdict.  For several runs (or kernels): one column per run, side by side.
-``md`` is GitHub Markdown, ``latex`` one beamer frame per lab (booktabs), ``html`` a single
-self-contained page with the tables and the plots (PNG, inlined).
-"""
+"""Runs as the report sees them: records grouped per run and kernel, measurements, verdicts
+(the last attempt decides), kernel splats, and the detail table of every figure.  The report
+never re-runs anything: it reads records (harness.results.records)."""
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import statistics
 from collections import defaultdict
-
-from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..core.units import format_rate
@@ -125,7 +115,8 @@ def _values(recs, key):
     return [r.get("derived", {}).get(key) for r in recs]
 
 
-def single_run_rows(records: list[dict]) -> tuple[list[str], list[list]]:
+def details(records: list[dict]) -> tuple[list[str], list[list]]:
+    """Every measurement with every figure (the HTML report's detail view)."""
     headers = ["measurement", "parameters", "configured", "expected goodput", "goodput",
                "goodput error", "kernel counter", "counter error", "other", "tolerance", "n",
                "verdict"]
@@ -159,87 +150,6 @@ def single_run_rows(records: list[dict]) -> tuple[list[str], list[list]]:
     return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
-def comparison_rows(runs: list[Run], lab: str) -> tuple[list[str], list[list]]:
-    headers = ["measurement"] + [r.label for r in runs]
-    keys = sorted({name for run in runs for (lb, name) in by_measurement(run.records) if lb == lab})
-    rows = []
-    for name in keys:
-        row = [name]
-        for run in runs:
-            recs = by_measurement(run.records).get((lab, name), [])
-            if not recs:
-                row.append("")
-                continue
-            cell = []
-            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_bps")):
-                cell.append(spread(_values(recs, "goodput_bps"), rate))
-            if any(isinstance(v, (int, float)) for v in _values(recs, "goodput_error")):
-                cell.append(spread(_values(recs, "goodput_error"), pct))
-            if any(isinstance(v, (int, float)) for v in _values(recs, "datagram_loss")):
-                cell.append("loss " + spread(_values(recs, "datagram_loss"), lambda x: f"{x:.2%}"))
-            cell.append(verdict_of(recs))
-            row.append(", ".join(cell))
-        rows.append(row)
-    return headers, rows
-
-
 # -- rendering -------------------------------------------------------------------------------------
 def labs_of(runs: list[Run]) -> list[str]:
     return sorted({r["lab"] for run in runs for r in run.records})
-
-
-def tables(runs: list[Run]) -> list[tuple[str, list[str], list[list]]]:
-    out = []
-    for lab in labs_of(runs):
-        present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
-        if len(present) == 1:
-            headers, rows = single_run_rows([r for r in present[0].records if r["lab"] == lab])
-            title = f"{lab} - kernel {present[0].label}"
-        else:
-            headers, rows = comparison_rows(present, lab)
-            title = f"{lab} - {len(present)} runs side by side"
-        out.append((title, headers, rows))
-    return out
-
-
-def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
-                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\~{}"),
-                 ("^", r"\^{}"), ("±", r"$\pm$")):
-        s = s.replace(a, b)
-    return s
-
-
-def render(runs: list[Run], fmt: str = "md", plots: dict[str, str] | None = None) -> str:
-    """The report as text: Markdown, a LaTeX beamer fragment, or a whole HTML page."""
-    parts = []
-    for title, headers, rows in tables(runs):
-        if fmt == "md":
-            parts.append(f"### {title}\n\n{tabulate(rows, headers=headers, tablefmt='github')}\n")
-        elif fmt == "latex":
-            body = tabulate([[_latex_escape(str(c)) for c in row] for row in rows],
-                            headers=[_latex_escape(h) for h in headers], tablefmt="latex_booktabs")
-            parts.append(f"\\begin{{frame}}{{{_latex_escape(title)}}}\n\\tiny\n"
-                         f"\\resizebox{{\\textwidth}}{{!}}{{%\n{body}}}\n\\end{{frame}}\n")
-        else:
-            parts.append(f"<h2>{html.escape(title)}</h2>\n"
-                         f"{tabulate(rows, headers=headers, tablefmt='html')}\n")
-    problems = [p for run in runs for p in run.problems]
-    if fmt == "md":
-        return "\n".join(parts) + "".join(f"\nskipped file: {p}" for p in problems)
-    if fmt == "latex":
-        return "\n".join(parts) + "".join(f"% skipped file: {_latex_escape(p)}\n" for p in problems)
-    images = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(open(path, "rb").read()).decode()}"><figcaption>{html.escape(name)}'
-        f"</figcaption></figure>\n" for name, path in (plots or {}).items())
-    notes = "".join(f"<p class=problem>skipped file: {html.escape(p)}</p>\n" for p in problems)
-    return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kernel-lab report</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-            "margin-bottom:2em}td,th{border:1px solid #999;padding:4px 8px;font-size:13px}"
-            "th{background:#e8eef7}img{max-width:900px}.problem{color:#a00}</style></head><body>"
-            f"<h1>kernel-lab report</h1>\n{''.join(parts)}{images}{notes}</body></html>\n")
-
-
-def render_run(run_dir: str, fmt: str = "md", validate: bool = True) -> str:
-    return render(load_runs([run_dir], validate=validate), fmt)

@@ -25,7 +25,7 @@ def _label(prefix: str, link: dict, qdiscs: list[dict], classes: list[dict]) -> 
             html.escape(f"{link['kind'] or 'device'}, MTU {link['mtu']}")]
     rows += [html.escape(a) for a in link["addresses"][:2]]
     for q in qdiscs:
-        if q["dev"] == link["index"]:
+        if q["dev"] == link["index"] and q["handle"] != "0:":  # not a device's default qdisc
             rows.append(html.escape(f"qdisc {q['kind']} {q['handle']} ({q['parent']})"))
     for c in classes:
         if c["dev"] == link["index"] and c.get("rate_bps"):
@@ -42,14 +42,16 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
                                   "fontsize": "10"},
                        edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     by_index: dict[tuple[str, int], str] = {}
-    veths, tunnels = [], []
+    veths, tunnels, vports = [], [], []
     for ns in topo["namespaces"]:
+        ovs = (ns.get("ovs") or {}).get("bridges", {})
+        hidden = set(ovs) | {"ovs-netdev", "ovs-system", "gre_sys", "lo", "gre0", "gretap0",
+                             "erspan0"}  # datapath internals and ip_gre's fallback devices
         with g.subgraph(name=f"cluster_{ns['short']}") as sub:
             sub.attr(label=f"netns {ns['short']}", style="rounded", color="#888888")
             for link in ns["links"]:
-                if link["name"] == "lo" or link["kind"] in ("gre", "gretap", "erspan") and \
-                        link["name"] in ("gre0", "gretap0", "erspan0"):
-                    continue  # loopback, and ip_gre's fallback devices
+                if link["name"] in hidden:
+                    continue
                 node = f"{ns['short']}/{link['name']}"
                 by_index[(ns["name"], link["index"])] = node
                 sub.node(node, _label(prefix, link, ns.get("qdiscs", []), ns.get("classes", [])),
@@ -58,29 +60,38 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
                     veths.append((ns["name"], link))
                 if link.get("tunnel") and link["tunnel"].get("local"):
                     tunnels.append((node, link))
-            for br, info in (ns.get("ovs") or {}).get("bridges", {}).items():
-                node = f"{ns['short']}/ovs:{br}"
+            for br, info in ovs.items():
+                node = f"{ns['short']}/ovs-{br}"  # no ':' in names: graphviz reads it as a port
                 sub.node(node, f"<<b>OVS {html.escape(br)}</b><br/>{html.escape(info['datapath'])} datapath>",
                          fillcolor=KIND_COLOURS["openvswitch"], shape="box3d")
-                for port, kind in info["ports"].items():
-                    target = next((n for (nsn, _), n in by_index.items()
-                                   if nsn == ns["name"] and n.endswith("/" + port)), None)
+                for port, port_info in info["ports"].items():
+                    kind = port_info["type"] if isinstance(port_info, dict) else port_info
+                    target = by_index.get(next(((nsn, idx) for (nsn, idx), n in by_index.items()
+                                               if nsn == ns["name"] and n.endswith("/" + port)),
+                                              None))
                     if target is None:  # a vport (gre): not a kernel device
-                        target = f"{ns['short']}/ovsport:{port}"
+                        target = f"{ns['short']}/vport-{port}"
                         sub.node(target, f"<{html.escape(port)}<br/>{html.escape(kind)} vport>",
                                  shape="ellipse", fillcolor="#e2f0d9")
+                        if isinstance(port_info, dict) and port_info.get("remote_ip"):
+                            vports.append((target, ns, port_info))
                     g.edge(node, target, style="dashed", color="#7030a0")
     drawn = set()
-    for ns_name, link in veths:  # the cable: a veth and its peer (matched by ifindex)
+    for ns_name, link in veths:  # the cable: a veth and its peer (ifindex in its namespace)
         me = by_index.get((ns_name, link["index"]))
-        peer = next((n for (nsn, idx), n in by_index.items()
-                     if idx == link["peer"] and n != me and nsn != ns_name
-                     and any(lk["index"] == idx and lk["peer"] == link["index"]
-                             for ns in topo["namespaces"] if ns["name"] == nsn
-                             for lk in ns["links"])), None)
+        peer = by_index.get((link.get("peer_namespace"), link["peer"]))
         if me and peer and frozenset((me, peer)) not in drawn:
             drawn.add(frozenset((me, peer)))
             g.edge(me, peer, label="veth", penwidth="2")
+    addresses = {ns["name"]: {a.split("/")[0] for lk in ns["links"] for a in lk["addresses"]}
+                 for ns in topo["namespaces"]}
+    for node, ns, info in vports:  # an OVS tunnel port: to the port of the hypervisor it aims at
+        for other, ons, _ in vports:
+            if other != node and info["remote_ip"] in addresses[ons["name"]] and \
+                    frozenset((node, other)) not in drawn:
+                drawn.add(frozenset((node, other)))
+                g.edge(node, other, label=f"{info['type']} tunnel ({info['remote_ip']})",
+                       style="dashed", color="#2e7d32")
     for node, link in tunnels:  # a tunnel: to the end whose local is our remote
         for other, olink in tunnels:
             if other != node and olink["tunnel"]["local"] == link["tunnel"]["remote"] and \

@@ -102,13 +102,14 @@ def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, 
         run = generator.measure(tun.a, tun.b, seconds=3, test="UDP_STREAM", message_size=payload)
     d = delta(before, settled(lambda: frag_counters(tun)))
     k = per_datagram(d)
+    traffic = "UDP iperf3 20M" if gen == "iperf3" else "UDP netperf"
     record(f"{kind} MTU {inner_mtu} {gen} UDP", params={"tunnel": kind, "inner_mtu": inner_mtu,
-                                                        "generator": gen, "payload": payload},
+                                                        "generator": gen, "payload": payload,
+                                                        "traffic": traffic},
            samples={"counters": d, "traffic": run.as_record()},
            derived={"fragments_per_datagram": k, "goodput_bps": run.goodput_bps,
                     "datagram_loss": run.datagram_loss, "underlay_drops": underlay_drops(d),
                     "receiver_rcvbuf_errors": d["UdpRcvbufErrors"]})
-    traffic = "UDP iperf3 (20 Mbit/s)" if gen == "iperf3" else "UDP netperf (unpaced)"
     mtu_table.add(kind, inner_mtu, "-", traffic, format_rate(run.goodput_bps),
                   f"{k:.2f}", f"{(run.datagram_loss or 0):.2%}", d["IpFragCreates"])
     assert run.datagrams_sent > 1000, run
@@ -149,7 +150,7 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
         results[inner_mtu] = (lost, k, expected, sigma, into)
         record(f"{kind} MTU {inner_mtu} with {LOSS_PERCENT} % loss",
                params={"tunnel": kind, "inner_mtu": inner_mtu, "loss_percent": LOSS_PERCENT,
-                       "impairment": how},
+                       "impairment": how, "traffic": f"UDP, {LOSS_PERCENT} % loss"},
                samples={"counters": d, "traffic": run.as_record()},
                derived={"fragments_per_datagram": k, "tunnel_loss": lost,
                         "datagram_loss": run.datagram_loss, "expected_loss": expected,
@@ -189,7 +190,9 @@ def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, 
     learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
     l2 = 14 if kind == "vxlan" else 0  # vxlan captures carry the inner Ethernet header
     largest = max(sizes) - l2 if sizes else 0
-    record(f"{kind} TCP {case}", params={"tunnel": kind, "inner_mtu": inner_mtu, "gso": gso},
+    record(f"{kind} TCP {case}", params={"tunnel": kind, "inner_mtu": inner_mtu, "gso": gso,
+                                         "traffic": "TCP, " + case.split(", ", 1)[-1]
+                                         .replace("GSO/TSO", "GSO")},
            samples={"counters": d, "captured_sizes_max": largest, "captured": len(sizes),
                     "learned_path_mtu": learned, "traffic": run.as_record()},
            derived={"goodput_bps": run.goodput_bps, "largest_packet": largest})

@@ -226,7 +226,7 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
         seen[vm_mtu] = (udp, d, per_datagram, transfer, tcp)
         record(f"{datapath} df_default={df_default} VM MTU {vm_mtu}",
                params={"datapath": datapath, "config": "a", "df_default": df_default,
-                       "vm_mtu": vm_mtu, "payload": payload},
+                       "vm_mtu": vm_mtu, "payload": payload, "setup": label},
                samples={"counters": d, "udp": udp.as_record(), "tcp_probe": transfer.as_record(),
                         "tcp": tcp.as_record() if tcp else None},
                derived={"tunnel_loss": lost, "datagram_loss": udp.datagram_loss,

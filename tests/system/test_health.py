@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 
 from harness.kernel.kmsg import splats
 from harness.results.records import NOT_RECORDS
-from harness.report.tables import load_runs, render
+from harness.report.render import render
+from harness.report.tables import load_runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
