@@ -42,8 +42,9 @@ def _links(ipr) -> list[dict]:
     for msg in ipr.get_links():
         info = msg.get_attr("IFLA_LINKINFO")
         kind = info.get_attr("IFLA_INFO_KIND") if info else None
-        data = dict(info.get_attr("IFLA_INFO_DATA")["attrs"]) if info and info.get_attr(
-            "IFLA_INFO_DATA") else {}
+        raw = info.get_attr("IFLA_INFO_DATA") if info else None
+        data = dict(raw["attrs"]) if raw is not None and not isinstance(raw, (str, bytes)) \
+            else {}  # pyroute2 leaves kinds it does not decode (erspan) as a string
         link = {"index": msg["index"], "name": msg.get_attr("IFLA_IFNAME"), "kind": kind,
                 "mtu": msg.get_attr("IFLA_MTU"), "up": bool(msg["flags"] & 1),
                 "addresses": sorted(addrs.get(msg["index"], [])),

@@ -204,9 +204,13 @@ class Endpoint:
 
 @dataclass
 class VethPair:
+    """Two endpoints cabled to each other: a veth pair, or two real NICs (``nics``: what
+    carried the run, from ethtool)."""
+
     a: Endpoint
     b: Endpoint
     subnet: int
+    nics: list | None = None
 
     @property
     def mtu(self) -> int:

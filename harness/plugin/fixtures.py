@@ -28,13 +28,13 @@ from ..kernel.capabilities import Kernel
 from ..kernel.config import config_digest, read_config
 from ..kernel.modules import ModuleLoader
 from ..net import sweeper
-from ..net.nic import borrow
+from ..net.nic import borrow, borrow_pair
 from ..net.snapshot import snapshot
 from ..net.topology import Lab
 from ..results.records import Recorder, host_facts, tool_versions
 from ..run.session import Run
 from .options import IN_GUEST, link_latest, session_state
-from .recording import TOPOLOGY
+from .recording import NICS, TOPOLOGY
 
 
 #: kernel features a fixture needs (``kernel-lab kconfig`` reads this too)
@@ -126,15 +126,29 @@ def lab(request, run):
             raise HarnessError("teardown left objects behind: " + "; ".join(failures))
 
 
+def make_pair(config, lab, kernel, names=("a", "b")):
+    """A veth pair, or the two NICs named with ``--nics`` (harness.net.nic.borrow_pair)."""
+    idents = config.getoption("nics")
+    if idents:
+        return borrow_pair(lab, [i.strip() for i in idents.split(",") if i.strip()],
+                           force=config.getoption("force_nic"))
+    kernel.require(*FIXTURE_FEATURES["pair"])
+    return lab.veth_pair(lab.namespace(names[0]), lab.namespace(names[1]))
+
+
 @pytest.fixture
-def pair(lab, kernel):
+def pair(request, lab, kernel):
     """Name: pair. Scope: function. Depends: lab, kernel. Namespaces a and b joined by a veth
-    pair, 198.18.1.1/24 <-> 198.18.1.2/24, MTU 1500.
+    pair (or by the two NICs of ``--nics``, cabled back to back), 198.18.1.1/24 <->
+    198.18.1.2/24, MTU 1500.  Over NICs, every record of the test says which ones and their
+    driver, firmware, speed and offloads (``state.nics``).
 
         def test_x(pair): pair.a.ns, pair.b.link, pair.b.ip4
     """
-    kernel.require(*FIXTURE_FEATURES["pair"])
-    return lab.veth_pair(lab.namespace("a"), lab.namespace("b"))
+    the_pair = make_pair(request.config, lab, kernel)
+    if the_pair.nics:
+        request.node.stash[NICS] = the_pair.nics
+    return the_pair
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ def pytest_cmdline_main(config):
     os.makedirs(st["run_dir"], exist_ok=True)
     link_latest(st["results_root"], os.path.basename(st["run_dir"]))
     return run_in_guest(kernel, list(config.invocation_params.args), st["run_dir"],
-                        config.getoption("vm_timeout"), rootdir=str(config.rootpath))
+                        config.getoption("vm_timeout"), rootdir=str(config.rootpath),
+                        network=config.getoption("vm_net"))
 
 
 def pytest_sessionstart(session):

@@ -38,10 +38,17 @@ def pytest_addoption(parser):
     g.addoption("--modprobe", action="store_true",
                 help="allow loading kernel modules on the host (a load changes the root "
                      "namespace: ifb0, gre0, ...); inside a --kernel guest it is always allowed")
+    g.addoption("--nics", default=None, metavar="A,B",
+                help="two interfaces cabled back to back (names or MAC addresses): the labs' "
+                     "pair runs over them instead of a veth pair; given back as found")
+    g.addoption("--vm-net", default=None, choices=["loop"],
+                help="with --kernel: give the guest NICs (loop: two virtio-net cabled to each "
+                     "other, for --nics inside the guest)")
     g.addoption("--nic", default=None, metavar="IFACE",
                 help="a real NIC for labs that use one (the `nic` fixture); never implied")
     g.addoption("--force-nic", action="store_true",
-                help="allow --nic to take the interface with the default route or the machine's address")
+                help="allow --nic/--nics to take the interface with the default route or the "
+                     "machine's address")
     g.addoption("--repeat", type=int, default=1, metavar="N",
                 help="run each test N times (pytest-repeat); records keep every sample")
     g.addoption("--retries", type=int, default=0, metavar="N",

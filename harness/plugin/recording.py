@@ -19,6 +19,7 @@ from .options import STATE
 
 RECORDS = pytest.StashKey[list]()
 TOPOLOGY = pytest.StashKey[dict]()
+NICS = pytest.StashKey[list]()
 STARTED = pytest.StashKey[str]()
 OUTCOME = pytest.StashKey[str]()
 REASON = pytest.StashKey[str]()
@@ -105,6 +106,9 @@ def write_records(item) -> list[str]:
         return []
     if not entries:
         entries = [{"name": "kernel health"}]
+    if NICS in item.stash:  # real NICs carried the test: every record says which
+        entries = [dict(e, state={**e.get("state", {}), "nics": item.stash[NICS]})
+                   for e in entries]
     if TOPOLOGY in item.stash:  # what the test built, read back over netlink (first record)
         entries[0] = dict(entries[0], state={**entries[0].get("state", {}),
                                              "topology": item.stash[TOPOLOGY]})

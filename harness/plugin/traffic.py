@@ -4,7 +4,7 @@
 |------------|----------|----------------------|-----------------------------------------------------|
 | iperf3     | session  | run                  | iperf3 through the PyPI wrapper                     |
 | netperf    | session  | run                  | netperf/netserver via subprocess                    |
-| capacity   | session  | run, kernel, iperf3  | the unshaped veth rate; skips rates it cannot judge |
+| capacity   | session  | run, kernel, iperf3  | the unshaped pair rate; skips rates it cannot judge |
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..core.units import format_rate, parse_rate, rate_label
 from ..net.topology import Lab
 from ..traffic.iperf3 import Iperf3
 from ..traffic.netperf import Netperf
+from .fixtures import make_pair
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +31,16 @@ def netperf(run):
 
 
 class Capacity:
-    """The unshaped veth rate of this machine and kernel, measured once per session."""
+    """The unshaped rate of the labs' pair (veth, or the NICs of ``--nics``) on this machine and
+    kernel, measured once per session."""
 
     FACTOR = 3.0  # a shaped rate is judged only when the path carries 3x more unshaped
 
-    def __init__(self, traffic):
+    def __init__(self, traffic, nics=None):
         self.traffic = traffic
         self.goodput_bps = traffic.goodput_bps
+        self.nics = nics or []
+        self.over = "NICs " + "/".join(n["driver"] for n in nics) if nics else "veth"
 
     def check(self, rate, factor: float = FACTOR) -> None:
         """Skip when ``rate`` is not well below what the machine carries: a shaper cannot be
@@ -44,19 +48,20 @@ class Capacity:
         bps = parse_rate(rate)
         if bps * factor > self.goodput_bps:
             pytest.skip(f"{rate_label(bps)} exceeds what this machine carries reliably: unshaped "
-                        f"veth {format_rate(self.goodput_bps)} is less than {factor:g}x the rate")
+                        f"{self.over} {format_rate(self.goodput_bps)} is less than {factor:g}x "
+                        "the rate")
 
 
 @pytest.fixture(scope="session")
-def capacity(run, kernel, iperf3):
-    """Name: capacity. Scope: session. Depends: run, kernel, iperf3. The unshaped veth rate.
+def capacity(request, run, kernel, iperf3):
+    """Name: capacity. Scope: session. Depends: run, kernel, iperf3. The unshaped rate of the
+    labs' pair: a veth pair, or the NICs of ``--nics``.
 
-        def test_x(capacity): capacity.check("500mbit")   # skips where the CPU cannot carry it
+        def test_x(capacity): capacity.check("500mbit")   # skips where the path cannot carry it
     """
-    kernel.require("veth")  # FIXTURE_FEATURES["capacity"]
     the_lab = Lab(run)
     try:
-        pair = the_lab.veth_pair(the_lab.namespace("cap-a"), the_lab.namespace("cap-b"))
-        return Capacity(iperf3.measure(pair.a, pair.b, seconds=3))
+        pair = make_pair(request.config, the_lab, kernel, names=("cap-a", "cap-b"))
+        return Capacity(iperf3.measure(pair.a, pair.b, seconds=3), pair.nics)
     finally:
         the_lab.close()

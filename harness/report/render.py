@@ -54,6 +54,11 @@ def lab_tables(runs: list[Run]) -> list[dict]:
             headers, rows = presentation.cross_kernel(pres, present, verdict_of)
             where = f"{len(present)} kernels side by side"
         records = [r for run in present for r in run.records if r["lab"] == lab]
+        nics = next((r["state"]["nics"] for r in records if r.get("state", {}).get("nics")), None)
+        if nics:  # a figure over real NICs must never read as a veth figure
+            where += ", over NICs " + " + ".join(
+                f"{n['driver']}{' ' + str(n['speed_mbps']) + ' Mb/s' if n.get('speed_mbps') else ''}"
+                for n in nics)
         out.append({"lab": lab, "pres": pres, "headers": headers, "rows": rows, "where": where,
                     "runs": present, "splats": splat_note(records)})
     return out

@@ -79,7 +79,7 @@ def boot_path(k: KernelUnderTest, mode: str) -> tuple[str, str]:
 
 def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
          cpus: int = 2, memory: str = "2G", boot_timeout: float = 180.0,
-         console_log: str | None = None) -> dict:
+         console_log: str | None = None, network: str | None = None) -> dict:
     """Boot ``kernel`` (a KernelUnderTest, or anything ``--kernel`` takes) and run ``command``
     (a short shell command: the kernel command line that carries it holds 2048 bytes); stream
     its output; return what happened.
@@ -99,6 +99,8 @@ def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
             "--append", f"loglevel={CONSOLE_LOGLEVEL} module_blacklist={UNUSED_MODULES}", "--exec", command]
     if not kvm:
         argv.insert(1, "--disable-kvm")
+    if network:  # loop: two virtio-net NICs cabled to each other through a QEMU hub
+        argv[-2:-2] = ["--network", network, "--no-dhcp"]
     init_opts, init_note = [], f"with udev (KERNEL_LAB_BOOT={mode})"
     if mode == "fast":
         init_opts, init_note = guest_init_opts(argv, tool_env())

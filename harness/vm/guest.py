@@ -62,7 +62,7 @@ def guest_plugin_opts(pytest_args: list[str]) -> list[str]:
 
 
 def guest_command(pytest_args: list[str], results_dir: str, release: str, image: str,
-                  spec: str = "", config: str | None = None) -> str:
+                  spec: str = "", config: str | None = None, nic_drivers: tuple = ()) -> str:
     """The shell command the guest runs.
 
     Under emulation, pages of files mapped from the 9p root fault in one round trip at a time:
@@ -89,6 +89,8 @@ def guest_command(pytest_args: list[str], results_dir: str, release: str, image:
             "--results", results_dir, "--run-id", release]
     lines = ["#!/bin/sh", "# written by kernel-lab for a guest run; the guest runs it with sh",
              f"echo '{GUEST_MARK} booted'", "set -e", *steps]
+    if nic_drivers:  # no udev to load the drivers of the NICs the guest was given
+        lines.append(f"modprobe -a {' '.join(nic_drivers)} 2>/dev/null || true")
     lines.append(f"echo '{GUEST_MARK} staged'")
     lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
     lines.append(f"exec {shlex.join(argv)}")

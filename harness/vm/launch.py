@@ -26,7 +26,7 @@ from .kernels import KernelUnderTest
 EXIT_USAGE = 4
 
 
-HOST_ONLY = ("--kernel", "--modules", "--vm-timeout", "--results", "--run-id")
+HOST_ONLY = ("--kernel", "--modules", "--vm-timeout", "--results", "--run-id", "--vm-net")
 
 
 def strip_kernel_args(args: list[str]) -> list[str]:
@@ -46,7 +46,7 @@ def strip_kernel_args(args: list[str]) -> list[str]:
 
 
 def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, timeout: float,
-                 out=None, rootdir: str | None = None) -> int:
+                 out=None, rootdir: str | None = None, network: str | None = None) -> int:
     """Boot ``kernel``, run pytest with ``pytest_args`` inside (from the host session's
     ``rootdir``, so node ids are the same on both sides), return the exit code."""
     out = out or sys.stdout
@@ -67,11 +67,11 @@ def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, 
     script = os.path.join(guest_dir, "guest.sh")
     with open(script, "w") as f:
         f.write(guest_command(args, run_dir, release, kernel.image or "", kernel.spec,
-                              kernel.config))
+                              kernel.config, nic_drivers=("virtio_net",) if network else ()))
     console = os.path.join(guest_dir, "console.log")
     try:
         info = boot(kernel, f"sh {shlex.quote(script)}", rwdir=run_dir, timeout=timeout,
-                    console_log=console, log=out)
+                    console_log=console, log=out, network=network)
     except HarnessError as exc:
         sys.stderr.write(f"kernel-lab: {exc}\n")
         return EXIT_USAGE

@@ -109,6 +109,7 @@ def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, 
            samples={"counters": d, "traffic": run.as_record()},
            derived={"fragments_per_datagram": k, "goodput_bps": run.goodput_bps,
                     "datagram_loss": run.datagram_loss, "underlay_drops": underlay_drops(d),
+                    "reassembly_failures": d["IpReasmFails"],
                     "receiver_rcvbuf_errors": d["UdpRcvbufErrors"]})
     mtu_table.add(kind, inner_mtu, "-", traffic, format_rate(run.goodput_bps),
                   f"{k:.2f}", f"{(run.datagram_loss or 0):.2%}", d["IpFragCreates"])
@@ -119,9 +120,13 @@ def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, 
         # generators' own small datagrams, a connect message or end markers, fit unfragmented.)
         assert abs(d["IpFragOKs"] + d["IpFragFails"] - run.datagrams_sent) <= 2, d
         assert d["IpFragCreates"] == 2 * d["IpFragOKs"], d
-        # every datagram whose fragments all arrived was reassembled: only fragments the
-        # machine itself dropped on the underlay (its counters say how many) may cost one
-        assert d["IpReasmOKs"] >= d["IpFragOKs"] - underlay_drops(d) - 2, d
+        # every datagram whose fragments all arrived was reassembled: a fragment the receiver
+        # never got (dropped by a veth's backlog, or on a real wire) may cost one datagram each
+        missing = d["IpFragCreates"] - d["IpReasmReqds"]
+        if gen == "iperf3":  # paced: the receiver never runs short of reassembly memory
+            assert d["IpReasmOKs"] >= d["IpFragOKs"] - missing - 2, d
+        else:  # unpaced, a slow receiver may: the kernel counts each datagram it gave up on
+            assert d["IpReasmOKs"] + d["IpReasmFails"] >= d["IpFragOKs"] - missing - 2, d
     else:
         assert d["IpFragCreates"] == 0 and d["IpReasmReqds"] == 0, d
 

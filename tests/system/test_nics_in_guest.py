@@ -1,0 +1,34 @@
+"""The labs over real drivers: a Debian kernel booted with two virtio-net NICs cabled to each
+other through a QEMU hub (``--vm-net loop``), the labs' pair on them (``--nics``, named by their
+MAC addresses), the same assertions as over veth."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOOP_MACS = "52:54:00:12:34:56,52:54:00:12:34:57"  # what virtme-ng gives the two loop NICs
+SELECTION = ("goes_through or baseline or cannot_hold or (accurate and 100mbit and htb and iperf3)"
+             " or (accurate and 10mbit and tbf and netperf) or overhead or (sized and iperf3)"
+             " or (loss_multiplies and vxlan) or (segmented and gre and kept)")
+
+
+def test_ingress_ifb_and_gre_mtu_pass_over_a_virtio_net_pair(tmp_path, debian_image):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", debian_image, "--vm-net",
+                        "loop", "--nics", LOOP_MACS, "labs/ingress_ifb", "labs/gre_mtu", "-k",
+                        SELECTION, "--results", str(tmp_path), "--run-id", "nics"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    guest = next(p for p in (tmp_path / "nics").iterdir() if p.is_dir())
+    records = [json.loads(p.read_text()) for lab in ("ingress_ifb", "gre_mtu")
+               for p in (guest / lab).glob("*.json")]
+    assert {rec["lab"] for rec in records} == {"ingress_ifb", "gre_mtu"}
+    passed = [rec for rec in records if rec["verdict"] == "passed"]
+    assert len(passed) >= 10 and all(rec["verdict"] in ("passed", "skipped") for rec in records)
+    for rec in passed:  # a figure over NICs says so, with the driver that carried it
+        nics = rec["state"]["nics"]
+        assert [n["driver"] for n in nics] == ["virtio_net", "virtio_net"], rec["name"]
+        assert all(n["offloads"] for n in nics)
+    shaped = [rec for rec in passed if "goodput_error" in rec["derived"]]
+    assert shaped and all(abs(rec["derived"]["goodput_error"]) <= 0.05 for rec in shaped)
