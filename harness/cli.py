@@ -2,13 +2,16 @@
 
     kernel-lab caps [--kernel K1,K2,...]    what this kernel (and those kernels' configs) can do
     kernel-lab run [--kernel K [--modules DIR]] LAB...   run labs here or inside kernel K
-    kernel-lab nightly [--kernels ...] [--labs ...] [--baseline NAME]   every kernel, one verdict
+    kernel-lab nightly [--kernels ...] [--labs ...] [--jobs N] [--shard I/N] [--baseline NAME]
+                                            every kernel, one verdict each
+    kernel-lab merge RUN... --into NAME [--baseline NAME]   shards' run folders as one run
+    kernel-lab export --junit|--ktap|--kcidb [RUN] [--out FILE]   formats kernel CI reads
     kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
     kernel-lab report [RUN ...] [--format md|latex|html] [--out DIR] [--write]
     kernel-lab baseline save [RUN] [--name NAME]
     kernel-lab compare [RUN] --baseline NAME
     kernel-lab sweep [--dry-run]            remove what dead runs left behind
-    kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB]   labs x kernels, one table
+    kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB] [--jobs N]   labs x kernels
     kernel-lab new-lab NAME                 a new lab from labs/_example
 """
 
@@ -171,7 +174,8 @@ def cmd_matrix(args) -> int:
     labs = [x.strip() for x in args.labs.split(",") if x.strip()]
     if not kernels or not labs:
         raise HarnessError("matrix needs --kernels and --labs (comma-separated)")
-    return matrix(kernels, lab_paths(labs), os.path.abspath(args.results), args.vm_timeout)
+    return matrix(kernels, lab_paths(labs), os.path.abspath(args.results), args.vm_timeout,
+                  jobs=args.jobs)
 
 
 def cmd_nightly(args) -> int:
@@ -184,7 +188,45 @@ def cmd_nightly(args) -> int:
         raise HarnessError("--save-baseline needs --baseline NAME")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     return nightly(kernels, lab_paths(labs), os.path.abspath(args.results), args.baseline,
-                   save_baseline=args.save_baseline, vm_timeout=args.vm_timeout, extra=extra)
+                   save_baseline=args.save_baseline, vm_timeout=args.vm_timeout, extra=extra,
+                   run_id=args.run_id, jobs=args.jobs, shard_spec=args.shard)
+
+
+def cmd_merge(args) -> int:
+    from .orchestrate.merge import merge
+    from .report.tables import resolve_run
+
+    if args.save_baseline and not args.baseline:
+        raise HarnessError("--save-baseline needs --baseline NAME")
+    sources = [resolve_run(args.results, r) for r in args.runs]
+    return merge(sources, os.path.abspath(args.results), args.into, args.baseline,
+                 args.save_baseline)
+
+
+def cmd_export(args) -> int:
+    from .report import exports
+    from .report.tables import resolve_run
+
+    folder = resolve_run(args.results, args.run)
+    kernels = exports.kernels_of(folder)
+    if not kernels:
+        raise HarnessError(f"no records and no cells in {folder}")
+    if args.format == "junit":
+        text = exports.junit(kernels).tostring().decode()
+    elif args.format == "ktap":
+        text = exports.ktap(kernels)
+    else:
+        import json
+
+        text = json.dumps(exports.kcidb(kernels, os.path.basename(os.path.realpath(folder))),
+                          indent=1) + "\n"
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_lab(args) -> int:
@@ -285,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated: running, images, releases, debian:SUITE, trees")
     m.add_argument("--labs", required=True, help="lab names, comma-separated")
     m.add_argument("--vm-timeout", type=float, default=1800.0)
+    m.add_argument("--jobs", type=int, default=1, help="cells at once (pytest-xdist workers)")
     m.set_defaults(func=cmd_matrix)
     ni = sub.add_parser("nightly", help="the labs on several kernels: report, baselines, verdict")
     ni.add_argument("--kernels", help="comma-separated (default: running, debian:bookworm, "
@@ -294,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument("--save-baseline", action="store_true",
                     help="keep each kernel that passed as its baseline NAME")
     ni.add_argument("--vm-timeout", type=float, default=3600.0)
+    ni.add_argument("--jobs", type=int, default=1,
+                    help="kernel x lab cells at once, one guest each (pytest-xdist workers)")
+    ni.add_argument("--shard", metavar="I/N",
+                    help="only this machine's share of the cells; join with kernel-lab merge")
+    ni.add_argument("--run-id", help="the run folder's name (default: <time>-nightly)")
     ni.add_argument("pytest_args", nargs=argparse.REMAINDER,
                     help="after --: passed to every session (e.g. -- -k accurate)")
     ni.set_defaults(func=cmd_nightly)
@@ -306,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--no-fill-in", action="store_true", help="this kernel only")
     la.add_argument("--run-id")
     la.set_defaults(func=cmd_lab)
+    mg = sub.add_parser("merge", help="join shards' run folders into one run, then verdicts, "
+                                      "baselines, report and exports as nightly does")
+    mg.add_argument("runs", nargs="+", help="run ids or folders (one per shard)")
+    mg.add_argument("--into", required=True, help="the merged run's id (a new folder)")
+    mg.add_argument("--baseline", help="compare each kernel with its own baseline NAME")
+    mg.add_argument("--save-baseline", action="store_true",
+                    help="keep each kernel that passed as its baseline NAME")
+    mg.set_defaults(func=cmd_merge)
+    ex = sub.add_parser("export", help="a run as JUnit (one suite per kernel), KTAP or KCIDB")
+    ex.add_argument("run", nargs="?", help="run id or folder (default: latest)")
+    fm = ex.add_mutually_exclusive_group(required=True)
+    fm.add_argument("--junit", dest="format", action="store_const", const="junit")
+    fm.add_argument("--ktap", dest="format", action="store_const", const="ktap")
+    fm.add_argument("--kcidb", dest="format", action="store_const", const="kcidb")
+    ex.add_argument("--out", help="write here instead of standard output")
+    ex.set_defaults(func=cmd_export)
     kc = sub.add_parser("kconfig", help="the kernel config fragment the labs need")
     kc.add_argument("labs", nargs="*", help="lab names (default: every lab)")
     kc.set_defaults(func=cmd_kconfig)

@@ -4,9 +4,11 @@ sees half a file and two runs making the same one at once both end with a whole 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def cache_dir(kind: str) -> str:
@@ -34,3 +36,16 @@ def made_once(path: str, write: Callable[[str], None]) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed): one process at a time makes what
+    several cells running at once would otherwise fetch or unpack together."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

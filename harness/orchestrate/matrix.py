@@ -2,9 +2,9 @@
 
     kernel-lab matrix --kernels running,debian:trixie --labs ingress_ifb
 
-Each kernel runs in turn (the running one directly, the others booted with virtme-ng), all into
-``results/<matrix-id>/<kernel-release>/``.  The table is lab x kernel: passed/failed/skipped
-from each run's JUnit XML and the key figures from its records.
+The kernel x lab cells run like the nightly job's (harness.orchestrate.nightly: ``--jobs N`` at
+once, the same run folder layout, report and exports); the table is lab x kernel:
+passed/failed/skipped from each cell's JUnit XML and the key figures from its records.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import statistics
 from tabulate import tabulate
 
 from ..core.units import format_rate
-from .cells import Cell, run_cell
+from ..results.cellfiles import read_cells
+from .cells import KernelResult, by_kernel
+from .nightly import nightly
 
 
 def key_figures(records: list[dict]) -> str:
@@ -32,34 +34,35 @@ def key_figures(records: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def table(cells: list[Cell], labs: list[str]) -> str:
-    headers = ["lab"] + [c.label for c in cells]
+def table(kernels: list[KernelResult], labs: list[str]) -> str:
+    headers = ["lab"] + [k.label for k in kernels]
     rows = []
     for lab in labs:
         row = [lab]
-        for c in cells:
-            counts = c.per_lab.get(lab)
-            if c.error or counts is None:
-                row.append(f"no result ({c.error or f'exit {c.rc}'})")
+        for k in kernels:
+            counts = k.per_lab.get(lab)
+            if counts is None:
+                error = next((e for e in k.errors if e.startswith(f"{lab}:")), "no result")
+                row.append(f"no result ({error})")
                 continue
             verdict = "PASS" if counts["failed"] == 0 and counts["passed"] > 0 else "FAIL"
-            figures = key_figures([r for r in c.records if r["lab"] == lab])
+            figures = key_figures([r for r in k.records if r["lab"] == lab])
             row.append(f"{verdict}: {counts['passed']} passed, {counts['failed']} failed, "
                        f"{counts['skipped']} skipped" + (f"; {figures}" if figures else ""))
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def matrix(kernels: list[str], lab_paths: list[str], results: str, timeout: float = 1800.0) -> int:
+def matrix(kernels: list[str], lab_paths: list[str], results: str, timeout: float = 1800.0,
+           jobs: int = 1) -> int:
     matrix_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-matrix"
-    cells = [run_cell(Cell(k), lab_paths, results, matrix_id, timeout) for k in kernels]
-    text = table(cells, [os.path.basename(os.path.normpath(p)) for p in lab_paths])
-    print(text)
+    rc = nightly(kernels, lab_paths, results, None, vm_timeout=timeout, run_id=matrix_id,
+                 jobs=jobs)
     folder = os.path.join(results, matrix_id)
-    os.makedirs(folder, exist_ok=True)
+    text = table(by_kernel(read_cells(folder), kernels),
+                 [os.path.basename(os.path.normpath(p)) for p in lab_paths])
+    print(text)
     with open(os.path.join(folder, "matrix.md"), "w") as f:
         f.write(text + "\n")
     print(f"kernel-lab matrix: results in {folder}")
-    if any(c.error for c in cells):
-        return 2
-    return 0 if all(c.verdict == "PASS" for c in cells) else 1
+    return rc

@@ -1,15 +1,18 @@
 """``kernel-lab nightly``: the labs on every kernel the job cares about, one verdict each.
 
     kernel-lab nightly [--kernels running,debian:bookworm,debian:trixie,debian:sid]
-                       [--labs ingress_ifb,...] [--baseline NAME [--save-baseline]]
+                       [--labs ingress_ifb,...] [--jobs N] [--shard I/N]
+                       [--baseline NAME [--save-baseline]] [-- PYTEST-ARGS]
 
-Each kernel runs as its own pytest session (the running kernel directly, the others booted
-with virtme-ng) into one run folder, ``results/<id>-nightly/<release>/``.  Afterwards: a
-report across the kernels (Markdown and HTML with plots, the same figure for every kernel side
-by side), each kernel compared with its own baseline (``results/baselines/NAME/<kernel>.json``),
-and a one-screen summary.  Exit code: 0 when every kernel passed and nothing regressed, 1 on a
-failed test, a kernel splat or a regression, 2 when a kernel could not be fetched, booted or
-run (infrastructure, not the kernel under test).
+The kernel x lab cells run as pytest items (harness.plugin.cells): one session per cell, the
+running kernel directly, the others booted with virtme-ng, ``--jobs N`` of them at once on
+pytest-xdist workers, longest first; ``--shard I/N`` runs this machine's share.  All cells
+write into one run folder, ``results/<id>-nightly/<lab>/<release>/``.  Afterwards
+(:func:`finish`, also what ``kernel-lab merge`` does with shards' folders): each kernel compared
+with its own baseline (``results/baselines/NAME@<kernel>.json``), a report across the kernels,
+JUnit with one suite per kernel, KTAP and KCIDB, and a one-screen summary.  Exit code: 0 when
+every kernel passed and nothing regressed, 1 on a failed test, a kernel splat or a regression,
+2 when a cell could not be fetched, booted or run (infrastructure, not the kernel under test).
 """
 
 from __future__ import annotations
@@ -17,77 +20,111 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-
-from tabulate import tabulate
+import subprocess
+import sys
 
 from ..core.errors import HarnessError
+from ..report.exports import write_exports
 from ..report.files import write_report
 from ..report.tables import load_runs
 from ..results import baseline
 from ..vm.kernels import RUNNING
-from .cells import Cell, run_cell
+from ..results.cellfiles import read_cells, read_plan
+from .cells import KernelResult, by_kernel, cells_of, parse_shard, shard, summary_table
 
 DEFAULT_KERNELS = [RUNNING, "debian:bookworm", "debian:trixie", "debian:sid"]
 EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
 
 
-def compare_cell(cell: Cell, results: str, name: str, save: bool) -> None:
+def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: str,
+              vm_timeout: float, extra: list[str] | None = None, jobs: int = 1,
+              shard_spec: str | None = None) -> int:
+    """The cells through pytest (and pytest-xdist for ``jobs`` > 1); pytest's exit code."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cells",
+            "--kernel", ",".join(kernels), "--results", results, "--run-id", run_id,
+            "--vm-timeout", str(vm_timeout), *lab_paths, *(extra or [])]
+    if jobs > 1:
+        argv += ["-n", str(jobs)]
+    if shard_spec:
+        argv += ["--shard", shard_spec]
+    return subprocess.call(argv)
+
+
+def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None:
     """Compare the kernel with its own baseline ``name`` (and keep this run as it, if asked)."""
-    if cell.kernel is None:
+    if k.kernel is None:
         return
-    records = cell.records
-    stored = f"{name}@{cell.kernel.key}"
+    stored = f"{name}@{k.kernel.key}"
     try:
-        changes = baseline.compare(records, baseline.load(results, stored))
-        cell.regressions = baseline.regressions(changes)
-        cell.baseline_note = (f"{len(cell.regressions)} regression(s)" if cell.regressions
-                              else f"no regression ({len(changes)} figures)")
+        changes = baseline.compare(k.records, baseline.load(results, stored))
+        k.regressions = baseline.regressions(changes)
+        k.baseline_note = (f"{len(k.regressions)} regression(s)" if k.regressions
+                           else f"no regression ({len(changes)} figures)")
     except HarnessError:
-        cell.baseline_note = "no baseline yet"
-    if save and cell.verdict == "PASS":
-        baseline.save(records, results, stored, source=cell.folder)
-        cell.baseline_note += "; saved as the new baseline"
+        k.baseline_note = "no baseline yet"
+    if save and k.verdict == "PASS":
+        baseline.save(k.records, results, stored, source=",".join(k.folders))
+        k.baseline_note += "; saved as the new baseline"
 
 
-def summary(cells: list[Cell]) -> str:
-    rows = []
-    for c in cells:
-        if c.error and not c.per_lab:
-            rows.append([c.label, "-", "-", "-", "-", "-", f"INFRA: {c.error}"])
-            continue
-        n = c.counts
-        rows.append([c.label, n["passed"], n["failed"], n["skipped"], c.splats,
-                     c.baseline_note or "-", c.verdict + (f" ({c.error})" if c.error else "")])
-    return tabulate(rows, headers=["kernel", "passed", "failed", "skipped", "kernel splats",
-                                   "baseline", "verdict"], tablefmt="github")
+def finish(run_dir: str, results: str, order: list[str] | None = None,
+           expected: list[str] | None = None, baseline_name: str | None = None,
+           save_baseline: bool = False) -> int:
+    """Verdicts, baselines, report, exports and summary of a run of cells; the exit code.
+    ``expected``: cell ids that should have run (one that did not is infrastructure); by
+    default the cells of the run's plan.json."""
+    cells = read_cells(run_dir)
+    if expected is None:
+        plan = read_plan(run_dir)
+        expected = plan["cells"] if plan else []
+        order = order or (plan["kernels"] if plan else None)
+    kernels = by_kernel(cells, order)
+    ran = {c["cell"] for c in cells}
+    for cell_id in expected or []:
+        if cell_id not in ran:
+            lab, spec = cell_id.split("@", 1)
+            k = next((k for k in kernels if k.spec == spec), None)
+            if k is None:
+                k = KernelResult(spec)
+                kernels.append(k)
+            k.errors.append(f"{lab}: the cell did not run")
+    if baseline_name:
+        for k in kernels:
+            if not k.errors:
+                compare_kernel(k, results, baseline_name, save_baseline)
+    runs = [r for r in load_runs([run_dir]) if r.records]
+    if runs:
+        write_report(runs, run_dir, formats=("md", "html"))
+    write_exports(run_dir)
+    text = summary_table(kernels) if kernels else "no cell ran"
+    with open(os.path.join(run_dir, "nightly.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(run_dir, "nightly.json"), "w") as f:
+        json.dump([{"spec": k.spec, "kernel": k.kernel.as_record() if k.kernel else None,
+                    "folders": k.folders, "rcs": k.rcs, "error": k.error, "counts": k.per_lab,
+                    "splats": k.splats, "baseline": k.baseline_note, "verdict": k.verdict}
+                   for k in kernels], f, indent=1)
+    print("\n" + text)
+    print(f"kernel-lab: {run_dir} (report.md, report.html, nightly.md, junit.xml, "
+          "results.ktap, kcidb.json)")
+    if not kernels or any(k.verdict == "INFRA" for k in kernels):
+        return EXIT_INFRA
+    return EXIT_FAILED if any(k.verdict == "FAIL" for k in kernels) else EXIT_OK
 
 
 def nightly(kernels: list[str], lab_paths: list[str], results: str, baseline_name: str | None,
             save_baseline: bool = False, vm_timeout: float = 3600.0, extra: list[str] | None = None,
-            run_id: str | None = None) -> int:
+            run_id: str | None = None, jobs: int = 1, shard_spec: str | None = None) -> int:
     run_id = run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-nightly"
-    cells = [run_cell(Cell(spec), lab_paths, results, run_id, vm_timeout, extra or [])
-             for spec in kernels]
-    if baseline_name:
-        for cell in cells:
-            if not cell.error:
-                compare_cell(cell, results, baseline_name, save_baseline)
-    folder = os.path.join(results, run_id)
-    os.makedirs(folder, exist_ok=True)
-    runs = [r for r in load_runs([c.folder for c in cells if c.folder and os.path.isdir(c.folder)])
-            if r.records]
-    if runs:
-        write_report(runs, folder, formats=("md", "html"))
-    text = summary(cells)
-    with open(os.path.join(folder, "nightly.md"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(folder, "nightly.json"), "w") as f:
-        json.dump([{"spec": c.spec, "kernel": c.kernel.as_record() if c.kernel else None,
-                    "folder": c.folder, "rc": c.rc, "error": c.error, "counts": c.per_lab,
-                    "splats": c.splats, "baseline": c.baseline_note, "verdict": c.verdict}
-                   for c in cells], f, indent=1)
-    print("\n" + text)
-    print(f"kernel-lab nightly: {folder} (report.md, report.html, nightly.md)")
-    if any(c.verdict == "INFRA" for c in cells):
-        return EXIT_INFRA
-    return EXIT_FAILED if any(c.verdict == "FAIL" for c in cells) else EXIT_OK
+    if shard_spec:
+        parse_shard(shard_spec)
+    run_cells(kernels, lab_paths, results, run_id, vm_timeout, extra, jobs, shard_spec)
+    run_dir = os.path.join(results, run_id)
+    os.makedirs(run_dir, exist_ok=True)
+    expected = None  # the session's plan.json: the cells it selected (-k / -m apply)
+    if read_plan(run_dir) is None:  # pytest ended before it planned: every cell is missing
+        labs = [os.path.basename(os.path.normpath(p)) for p in lab_paths]
+        cells = cells_of(kernels, labs)
+        expected = [c.id for c in (shard(cells, *parse_shard(shard_spec)) if shard_spec
+                                   else cells)]
+    return finish(run_dir, results, kernels, expected, baseline_name, save_baseline)

@@ -9,6 +9,7 @@
 - ``verdicts``   skip only for KernelLacks, flaky labelling, the baseline verdict at the end
 - ``reporting``  the end of the session on the terminal
 - ``guest``      ``--kernel IMAGE`` hands the session to a booted kernel; marks in the guest
+- ``cells``      several kernels, ``-n N`` or ``--shard I/N``: kernel x lab cells as items
 - ``faults``     NOT loaded by default: ``-p harness.plugin.faults --inject-fault NAME``
 
 Retries and repeats come from maintained plugins (pytest-rerunfailures, pytest-repeat),
@@ -24,5 +25,6 @@ pytest_plugins = [
     "harness.plugin.recording",
     "harness.plugin.verdicts",
     "harness.plugin.guest",
+    "harness.plugin.cells",
     "harness.plugin.reporting",
 ]

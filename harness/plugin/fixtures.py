@@ -31,7 +31,7 @@ from ..net import sweeper
 from ..net.nic import borrow, borrow_pair
 from ..net.snapshot import snapshot
 from ..net.topology import Lab
-from ..results.records import Recorder, host_facts, tool_versions
+from ..results.records import Recorder, host_facts, run_conditions, tool_versions
 from ..run.session import Run
 from .options import IN_GUEST, link_latest, session_state
 from .recording import NICS, TOPOLOGY
@@ -55,7 +55,8 @@ def run(request):
     the_run = Run(results_root=st["results_root"], run_id=st["run_id"])
     recorder = Recorder(the_run.results_dir, {
         "run_id": the_run.run_id, "prefix": the_run.prefix, "kernel": kernel_info(),
-        "host": host_facts(), "tools": tool_versions(), "swept_before_start": swept,
+        "host": host_facts(), "conditions": run_conditions(), "tools": tool_versions(),
+        "swept_before_start": swept,
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }, validate=not IN_GUEST)  # a guest's records are checked by the host when it returns
     recorder.write_meta()

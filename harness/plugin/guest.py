@@ -17,7 +17,7 @@ from ..core.errors import HarnessError
 from ..vm.guest import GUEST_MARK
 from ..vm.kernels import resolve
 from ..vm.launch import RUNNING_TEST, run_in_guest
-from .options import IN_GUEST, link_latest, session_state
+from .options import IN_GUEST, cells_wanted, link_latest, session_state
 
 _FIRST_TEST: list = []
 
@@ -25,8 +25,8 @@ _FIRST_TEST: list = []
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     spec = config.getoption("kernel")
-    if not spec or IN_GUEST:
-        return None
+    if not spec or IN_GUEST or cells_wanted(config):
+        return None  # cells (harness.plugin.cells) boot their kernels each
     try:
         kernel = resolve(spec, modules=config.getoption("modules"))
     except HarnessError as exc:
@@ -38,7 +38,7 @@ def pytest_cmdline_main(config):
         return 4
     st = session_state(config)
     os.makedirs(st["run_dir"], exist_ok=True)
-    link_latest(st["results_root"], os.path.basename(st["run_dir"]))
+    link_latest(st["results_root"], st["run_id"])
     return run_in_guest(kernel, list(config.invocation_params.args), st["run_dir"],
                         config.getoption("vm_timeout"), rootdir=str(config.rootpath),
                         network=config.getoption("vm_net"))

@@ -74,7 +74,9 @@ def pytest_configure(config):
         except HarnessError as exc:
             raise pytest.UsageError(f"kernel-lab: {exc}") from None
     if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
-        config.option.xmlpath = os.path.join(state["run_dir"], "junit.xml")
+        # cells: the run's junit.xml is written at the end with one suite per kernel
+        config.option.xmlpath = os.path.join(state["run_dir"], "cells.junit.xml" if
+                                             cells_wanted(config) else "junit.xml")
     _drive_plugin(config, "retries", "rerunfailures", "pytest-rerunfailures", "reruns",
                   rerun_except=["KernelSplat"])
     _drive_plugin(config, "repeat", "repeat", "pytest-repeat", "count")
@@ -84,6 +86,8 @@ def _drive_plugin(config, ours: str, plugin: str, package: str, theirs: str, **m
     n = config.getoption(ours)
     if n is None or n <= (1 if ours == "repeat" else 0) or config.getoption("kernel"):
         return  # a --kernel run passes the option on to the guest's session
+    if ours == "retries" and cells_wanted(config):
+        return  # each cell's session retries its tests; a cell itself is never rerun
     if not config.pluginmanager.hasplugin(plugin):
         raise pytest.UsageError(f"kernel-lab: --{ours} needs {package} (pip install {package})")
     setattr(config.option, theirs, n)
@@ -91,11 +95,30 @@ def _drive_plugin(config, ours: str, plugin: str, package: str, theirs: str, **m
         setattr(config.option, key, value)
 
 
+def kernels_of(config) -> list[str]:
+    """The kernels of ``--kernel a,b,...`` (default: the running one)."""
+    spec = config.getoption("kernel") or "running"
+    return [k.strip() for k in spec.split(",") if k.strip()]
+
+
+def cells_wanted(config) -> bool:
+    """This session runs kernel x lab cells (harness.plugin.cells): several kernels, ``-n N``,
+    ``--shard`` or ``--cells``.  The controller decides; a pytest-xdist worker is told."""
+    if IN_GUEST:
+        return False
+    if hasattr(config, "workerinput"):
+        return bool(config.workerinput.get("kernel_lab_cells"))
+    return bool(config.getoption("cells", default=False) or config.getoption("shard", default=None)
+                or len(kernels_of(config)) > 1 or getattr(config.option, "numprocesses", None))
+
+
 def session_state(config) -> dict:
-    """The run's id and folders, decided once per pytest session."""
+    """The run's id and folders, decided once per pytest session (a pytest-xdist worker takes
+    its controller's)."""
     if STATE not in config.stash:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}"
+        run_id = (getattr(config, "workerinput", {}).get("kernel_lab_run_id")
+                  or config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}")
         root = config.getoption("results")
         if not os.path.isabs(root):
             root = os.path.join(str(config.rootpath), root)
@@ -115,9 +138,12 @@ def link_latest(root: str, run_id: str) -> None:
     if IN_GUEST:
         return
     link = os.path.join(root, "latest")
+    target = run_id.split("/")[0]  # a cell's run id is <run>/<lab>[/<release>]
     try:
         if os.path.islink(link):
+            if os.readlink(link) == target:
+                return
             os.unlink(link)
-        os.symlink(run_id, link)
+        os.symlink(target, link)
     except OSError:
         pass

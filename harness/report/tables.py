@@ -24,23 +24,26 @@ class Run:
         k = records[0].get("kernel", {}) if records else {}
         self.release = k.get("release", "?")
         self.where = k.get("where", "?")
-        self.run_id = records[0].get("run_id", os.path.basename(folder)) if records else os.path.basename(folder)
+        self.run_id = os.path.basename(os.path.normpath(folder))  # the run folder's name
 
     @property
     def label(self) -> str:
-        return f"{self.release} ({self.where})"
+        return self.label_of(self.release, self.where)
+
+    @staticmethod
+    def label_of(release: str, where: str) -> str:
+        return f"{release} ({where})"
 
 
 def load_runs(folders: list[str], validate: bool = True) -> list[Run]:
-    """Each folder is a run; a folder whose records sit in kernel sub-folders gives one run per
-    kernel."""
+    """Each folder is a run; a folder whose records sit in kernel sub-folders (a guest's, the
+    cells of a matrix, merged shards) gives one run per kernel: release and where."""
     runs = []
     for folder in folders:
         records, problems = load_records(folder, validate=validate)
         groups = defaultdict(list)
         for r in records:
-            groups[(r.get("run_id"), r.get("kernel", {}).get("release"),
-                    r.get("kernel", {}).get("where"))].append(r)
+            groups[(r.get("kernel", {}).get("release"), r.get("kernel", {}).get("where"))].append(r)
         if not groups:
             runs.append(Run(folder, [], problems))
         for i, (_, recs) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):

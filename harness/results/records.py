@@ -29,7 +29,11 @@ from ..traffic.iperf3 import Iperf3
 SCHEMA_VERSION = 2
 LACKS_FILE = "kernel-lacks.json"  # a run's tests skipped for a missing kernel feature
 #: JSON files of a run folder that are about the run, not measurements
-NOT_RECORDS = {"run.json", "vm.json", LACKS_FILE, "nightly.json"}
+NOT_RECORDS = {"run.json", "vm.json", LACKS_FILE, "nightly.json", "cell.json", "merged.json",
+               "kcidb.json", "plan.json"}
+#: set by the cell runner (harness.orchestrate.cells) for the session it starts: JSON of what
+#: else the host carries meanwhile; copied into every record as ``conditions``
+CONDITIONS_ENV = "KERNEL_LAB_CONDITIONS"
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "record.schema.json")
 
 
@@ -46,6 +50,14 @@ def host_facts() -> dict:
         pass
     return {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "memory_bytes": mem,
             "machine": platform.machine(), "virtualized_guest": _in_vm_guest()}
+
+
+def run_conditions() -> dict | None:
+    """The host's load while this session runs, as the cell runner said (None: run alone)."""
+    try:
+        return json.loads(os.environ[CONDITIONS_ENV]) or None
+    except (KeyError, ValueError):
+        return None
 
 
 def _in_vm_guest() -> bool:
@@ -138,6 +150,7 @@ class Recorder:
             "params": measurement.get("params", {}),
             "kernel": self.meta.get("kernel", {}),
             "host": self.meta.get("host", {}),
+            **({"conditions": self.meta["conditions"]} if self.meta.get("conditions") else {}),
             "tools": self.meta.get("tools", {}),
             "state": measurement.get("state", {}),
             "samples": measurement.get("samples", {}),
@@ -167,11 +180,15 @@ class Recorder:
 
 
 def load_records(run_dir: str, validate: bool = True) -> tuple[list[dict], list[str]]:
-    """All records of a run folder, and one problem line per file that is not a valid record."""
+    """All records of a run folder, and one problem line per file that is not a valid record.
+
+    Records live in lab folders (``<run>/<lab>/``, also under a guest's or a cell's folder):
+    JSON files at the top of ``run_dir`` are the run's own (a report's figure data), not
+    records."""
     records, problems = [], []
     for root, _, files in os.walk(run_dir):
         for fn in sorted(files):
-            if not fn.endswith(".json") or fn in NOT_RECORDS:
+            if not fn.endswith(".json") or fn in NOT_RECORDS or root == run_dir:
                 continue
             path = os.path.join(root, fn)
             try:

@@ -44,6 +44,9 @@ CONSOLE_LOGLEVEL = 5  # the console shows KERN_WARNING and more severe
 BOOT_MODES = ("fast", "pvh", "vng")
 
 
+GUEST_CPUS = 2  # vCPUs of a guest: sender and receiver each get one
+
+
 def boot_mode() -> str:
     """``KERNEL_LAB_BOOT``: ``fast`` (default: PVH entry and the pre-init, no udev or tmpfiles),
     ``pvh`` (PVH entry, udev and tmpfiles as virtme-ng runs them) or ``vng`` (the image booted
@@ -78,7 +81,7 @@ def boot_path(k: KernelUnderTest, mode: str) -> tuple[str, str]:
 
 
 def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
-         cpus: int = 2, memory: str = "2G", boot_timeout: float = 180.0,
+         cpus: int = GUEST_CPUS, memory: str = "2G", boot_timeout: float = 180.0,
          console_log: str | None = None, network: str | None = None) -> dict:
     """Boot ``kernel`` (a KernelUnderTest, or anything ``--kernel`` takes) and run ``command``
     (a short shell command: the kernel command line that carries it holds 2048 bytes); stream

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import time
 
-from ..core.cache import cache_dir
+from ..core.cache import cache_dir, locked
 from ..core.errors import HarnessError
 
 MIRROR = os.environ.get("KERNEL_LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -148,6 +148,11 @@ def fetch(spec: str, log=print) -> dict:
     ``root`` (the folder), ``image``, ``config`` (or None), ``packages``, ``spec``."""
     suite, version = parse_spec(spec)
     apt = Apt(suite)
+    with locked(os.path.join(apt.dir, "lock")):  # cells on parallel workers fetch it once
+        return _fetch(apt, suite, version, log)
+
+
+def _fetch(apt: Apt, suite: str, version: str | None, log) -> dict:
     apt.update()
     meta = apt.candidate(META, version)
     image_pkg = next((p for p, _ in _depends(meta) if p.startswith("linux-image-")), None)

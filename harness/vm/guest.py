@@ -14,25 +14,11 @@ import shlex
 import sys
 import sysconfig
 
+from ..results.records import CONDITIONS_ENV
 from .bundle import build
 from .host import tool_path
 
 GUEST_MARK = "kernel-lab-guest:"
-
-
-def _strip_kernel_args(args: list[str]) -> list[str]:
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("--kernel", "--vm-timeout", "--results", "--run-id"):
-            skip = True
-            continue
-        if a.startswith(("--kernel=", "--vm-timeout=", "--results=", "--run-id=")):
-            continue
-        out.append(a)
-    return out
 
 
 #: pytest's optional built-in plugins, not loaded in the guest unless one of their options is
@@ -79,6 +65,7 @@ def guest_command(pytest_args: list[str], results_dir: str, release: str, image:
         steps.append(f"cp {shlex.quote(os.path.join(libdir, soname))} {stage}/lib/")
     env = {"KERNEL_LAB_IN_GUEST": "1", "KERNEL_LAB_IMAGE": image, "KERNEL_LAB_SPEC": spec or image,
            "KERNEL_LAB_CONFIG": config or "",
+           CONDITIONS_ENV: os.environ.get(CONDITIONS_ENV, ""),  # what else the host carries
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "PATH": tool_path(),
            "LD_LIBRARY_PATH": f"{stage}/lib", "PYTHONHOME": sys.base_prefix,
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # the root conftest loads harness.plugin

@@ -104,4 +104,4 @@ def test_kernel_lab_lab_runs_what_this_kernel_lacks_in_a_kernel_that_has_it(tmp_
     assert where["anywhere"] == "host"
     assert where["gre here"] == ("host" if gre_on_host else "vm")
     assert (tmp_path / "res" / "both" / "report.md").exists()
-    assert "2 runs side by side" in r.stdout or gre_on_host
+    assert "2 kernels side by side" in r.stdout or gre_on_host

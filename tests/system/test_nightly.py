@@ -27,6 +27,8 @@ def test_a_kernel_that_cannot_be_fetched_is_infrastructure(tmp_path):
     assert cells["running"]["verdict"] == "PASS"
     assert cells["debian:potato"]["verdict"] == "INFRA"
     assert "INFRA: unknown Debian suite 'potato'" in r.stdout
+    assert (tmp_path / next(p.name for p in tmp_path.iterdir() if p.name.endswith("-nightly"))
+            / "results.ktap").read_text().count("# ERROR unknown Debian suite 'potato'") == 1
 
 
 def test_baselines_per_kernel_and_a_regression_fails_the_night(tmp_path):

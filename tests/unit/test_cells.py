@@ -1,0 +1,80 @@
+"""The kernel x lab cells: shards that cover every cell once, longest first, load marked."""
+
+import json
+import random
+
+import pytest
+from harness.core.errors import HarnessError
+from harness.orchestrate import cells as cellmod
+from harness.orchestrate.cells import (CellSpec, KernelResult, cells_of, conditions, longest_first,
+                                       parse_shard, previous_durations, shard)
+
+KERNELS = ["running", "debian:bookworm", "debian:trixie", "debian:sid", "/boot/vmlinuz-x"]
+LABS = ["ingress_ifb", "gre_mtu", "ovs_gre", "netlink_kinds", "_example"]
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_n_shards_cover_every_cell_exactly_once(n):
+    cells = cells_of(KERNELS, LABS)
+    shards = [shard(cells, i, n) for i in range(1, n + 1)]
+    ran = [c for s in shards for c in s]
+    assert sorted(ran, key=lambda c: c.id) == sorted(cells, key=lambda c: c.id)
+    assert len(set(ran)) == len(ran)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_a_shard_is_the_same_on_every_machine_whatever_the_order_given():
+    cells = cells_of(KERNELS, LABS)
+    shuffled = cells[:]
+    random.Random(7).shuffle(shuffled)
+    assert shard(cells, 2, 3) == shard(shuffled, 2, 3)
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "a/b", "", "1", "1/2/3", "-1/2"])
+def test_a_shard_that_is_not_I_of_N_is_refused(text):
+    with pytest.raises(HarnessError, match="--shard takes I/N"):
+        parse_shard(text)
+
+
+def test_parse_shard():
+    assert parse_shard("2/4") == (2, 4) and parse_shard(" 1 / 1 ") == (1, 1)
+
+
+def test_longest_first_and_unknown_cells_before_known_ones():
+    a, b, c = CellSpec("running", "a"), CellSpec("running", "b"), CellSpec("debian:sid", "c")
+    assert longest_first([a, b, c], {a.id: 10.0, b.id: 300.0}) == [c, b, a]
+
+
+def test_previous_durations_come_from_the_newest_run_that_had_the_cell(tmp_path):
+    import os
+    import time
+
+    for run, seconds in (("old", 100.0), ("new", 7.0)):
+        folder = tmp_path / run / "ingress_ifb" / "6.1.0"
+        folder.mkdir(parents=True)
+        (folder / "cell.json").write_text(json.dumps({"cell": "ingress_ifb@x", "seconds": seconds}))
+        stamp = time.time() - (1000 if run == "old" else 0)
+        os.utime(tmp_path / run, (stamp, stamp))
+    assert previous_durations(str(tmp_path)) == {"ingress_ifb@x": 7.0}
+
+
+def test_oversubscribed_when_the_cells_want_more_cpus_than_the_host_has(monkeypatch):
+    monkeypatch.setattr(cellmod.os, "cpu_count", lambda: 4)
+    assert conditions(1)["oversubscribed"] is False
+    assert conditions(2)["oversubscribed"] is False  # 2 cells x 2 CPUs on 4
+    assert conditions(3) == {"jobs": 3, "host_cpus": 4, "cpus_per_job": cellmod.CPUS_PER_CELL,
+                             "oversubscribed": True}
+
+
+def test_a_kernel_that_stopped_every_lab_says_so_once():
+    k = KernelResult("debian:potato", errors=["a: unknown suite", "b: unknown suite",
+                                              "c: boot timed out"])
+    assert k.error == "unknown suite (a, b); boot timed out (c)"
+    assert k.verdict == "INFRA"
+
+
+def test_a_cell_that_exited_non_zero_fails_its_kernel_even_with_every_test_passed():
+    k = KernelResult("running", per_lab={"a": {"passed": 3, "failed": 0, "skipped": 0}}, rcs=[0, 1])
+    assert k.verdict == "FAIL"
+    k.rcs = [0, 0]
+    assert k.verdict == "PASS"
