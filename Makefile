@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	@$(VENV)/bin/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
-	@$(VENV)/bin/python -c "import harness.plugin, pyroute2, iperf3, tabulate, matplotlib, jsonschema, pytest_rerunfailures, pytest_repeat, xdist, junitparser, kcidb_io"
+	@$(VENV)/bin/python -c "import harness.plugin, pyroute2, iperf3, tabulate, matplotlib, jsonschema, pytest_rerunfailures, pytest_repeat, xdist, junitparser, kcidb_io, yaml"
 	@touch $(STAMP)
 
 lab: setup

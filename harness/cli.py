@@ -7,6 +7,7 @@
     kernel-lab merge RUN... --into NAME [--baseline NAME]   shards' run folders as one run
     kernel-lab export --junit|--ktap|--kcidb [RUN] [--out FILE]   formats kernel CI reads
     kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
+    kernel-lab build-kernel [--source debian:bookworm] [LAB ...]   build one with it, as a tree
     kernel-lab report [RUN ...] [--format md|latex|html] [--out DIR] [--write]
     kernel-lab baseline save [RUN] [--name NAME]
     kernel-lab compare [RUN] --baseline NAME
@@ -248,6 +249,19 @@ def cmd_kconfig(args) -> int:
     return 0
 
 
+def cmd_build_kernel(args) -> int:
+    from .plugin.kconfig import fragment
+    from .vm.source_build import build
+
+    info = build(args.source, fragment(lab_paths(args.labs or all_labs())), args.jobs,
+                 log=lambda line: print(line, file=sys.stderr))
+    print(f"kernel-lab: {info['package']} {info['version']} built in {info['seconds']:.0f} s "
+          f"(make -j{info['jobs']} on {info['cpus']} CPUs); boot it with "
+          f"pytest --kernel {info['tree']} labs/...", file=sys.stderr)
+    print(info["tree"])
+    return 0
+
+
 def cmd_new_lab(args) -> int:
     """Copy labs/_example to labs/NAME: a lab that passes as it is, ready to become a recipe."""
     import re
@@ -370,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--kcidb", dest="format", action="store_const", const="kcidb")
     ex.add_argument("--out", help="write here instead of standard output")
     ex.set_defaults(func=cmd_export)
+    bk = sub.add_parser("build-kernel", help="build Debian's kernel source with the labs' "
+                                             "config fragment; prints the tree to boot")
+    bk.add_argument("labs", nargs="*", help="lab names (default: every lab)")
+    bk.add_argument("--source", default="debian:bookworm",
+                    help="the Debian suite whose linux-source to build (default: bookworm)")
+    bk.add_argument("--jobs", type=int, help="make -jN (default: the CPUs)")
+    bk.set_defaults(func=cmd_build_kernel)
     kc = sub.add_parser("kconfig", help="the kernel config fragment the labs need")
     kc.add_argument("labs", nargs="*", help="lab names (default: every lab)")
     kc.set_defaults(func=cmd_kconfig)

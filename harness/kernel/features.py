@@ -28,6 +28,13 @@ BASE_CONFIG = ["CONFIG_NET_NS", "CONFIG_INET", "CONFIG_IPV6", "CONFIG_PACKET", "
                "CONFIG_NET_CLS_ACT", "CONFIG_VETH", "CONFIG_NF_TABLES", "CONFIG_NF_TABLES_NETDEV",
                "CONFIG_NFT_NUMGEN"]
 
+#: options an option "depends on" (rather than selects): merged into a config without them,
+#: ``make olddefconfig`` switches the option off again, so the fragment lists them first
+DEPENDS = {"CONFIG_NET_IPGRE": ["CONFIG_NET_IPGRE_DEMUX"],
+           "CONFIG_NF_TABLES": ["CONFIG_NETFILTER"],
+           "CONFIG_VETH": ["CONFIG_NETDEVICES", "CONFIG_NET_CORE"],
+           "CONFIG_CGROUP_NET_CLASSID": ["CONFIG_CGROUPS"]}
+
 FEATURES = {f.name: f for f in [
     Feature("veth", "CONFIG_VETH", "veth", "link", "veth", describe="veth pairs"),
     Feature("ifb", "CONFIG_IFB", "ifb", "link", "ifb", ("numifbs=1",), "intermediate functional block"),

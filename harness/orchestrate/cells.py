@@ -91,6 +91,20 @@ def longest_first(cells: list[CellSpec], durations: dict[str, float]) -> list[Ce
     return sorted(cells, key=lambda c: (-durations.get(c.id, math.inf), c.id))
 
 
+def dealt(cells: list[CellSpec], workers: int, max_chunk: int | None = None) -> list[CellSpec]:
+    """``cells`` (longest first) in the order that makes pytest-xdist's load scheduler start
+    worker k on the k-th longest cell.  That scheduler hands each worker a first chunk of
+    consecutive items (at least two when there are at least two per worker, so a worker knows
+    its next item), then one at a time to whoever is free; left in plain longest-first order,
+    the two longest cells would land on one worker, one after the other."""
+    n = len(cells)
+    if workers < 2 or n < 2 * workers:  # round-robin: worker k gets k, k+workers, ...
+        return list(cells)
+    chunk = max(min((n // workers) // 4, max_chunk or n), 2)
+    head = [cells[j * workers + k] for k in range(workers) for j in range(chunk)]
+    return head + list(cells[chunk * workers:])
+
+
 def conditions(jobs: int) -> dict:
     """What else the host carried while a cell ran: ``jobs`` cells of CPUS_PER_CELL each."""
     cpus = os.cpu_count() or 1

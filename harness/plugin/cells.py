@@ -23,7 +23,7 @@ from collections import OrderedDict
 import pytest
 
 from ..core.errors import HarnessError
-from ..orchestrate.cells import (CellSpec, by_kernel, longest_first, parse_shard,
+from ..orchestrate.cells import (CellSpec, by_kernel, dealt, longest_first, parse_shard,
                                  previous_durations, run_cell, shard, summary_table)
 from ..report.exports import write_exports
 from ..results.cellfiles import CELL_LOG, read_cells, write_plan
@@ -87,6 +87,9 @@ def pytest_configure_node(node):
     node.workerinput["kernel_lab_run_id"] = session_state(config)["run_id"]
     node.workerinput["kernel_lab_cells"] = cells_wanted(config)
     node.workerinput["kernel_lab_durations"] = json.dumps(config.stash.get(DURATIONS, {}))
+    # a worker's own options say dist "no": the controller's scheduler is what it deals for
+    node.workerinput["kernel_lab_dist"] = config.getoption("dist", None)
+    node.workerinput["kernel_lab_maxschedchunk"] = config.getoption("maxschedchunk", None)
 
 
 def _durations(config) -> dict:
@@ -155,6 +158,9 @@ def pytest_collection_modifyitems(session, config, items):
     if config.getoption("shard"):
         cells = shard(every, *parse_shard(config.getoption("shard")))
     cells = longest_first(cells, _durations(config))
+    if hasattr(config, "workerinput") and config.workerinput.get("kernel_lab_dist") == "load":
+        cells = dealt(cells, int(config.workerinput.get("workercount", 1)),
+                      config.workerinput.get("kernel_lab_maxschedchunk"))
     # every xdist worker collects the same cells and writes the same plan
     write_plan(session_state(config)["run_dir"],
                {"kernels": kernels_of(config), "labs": list(labs),

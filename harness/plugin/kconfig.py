@@ -16,7 +16,7 @@ import io
 
 import pytest
 
-from ..kernel.features import BASE_CONFIG, FEATURES
+from ..kernel.features import BASE_CONFIG, DEPENDS, FEATURES
 from .fixtures import FIXTURE_FEATURES
 from .recording import lab_of
 
@@ -54,16 +54,22 @@ def fragment(lab_paths: list[str]) -> str:
     lines = [f"# kernel config for kernel-lab: {', '.join(p.rstrip('/').split('/')[-1] for p in lab_paths)}",
              "# append to a .config and run `make olddefconfig` (or `vng --build --config FILE`)",
              "# every lab"]
-    lines += [f"{opt}=y" for opt in BASE_CONFIG]
-    done = set(BASE_CONFIG)
+    done: set[str] = set()
+
+    def option(opt: str) -> list[str]:
+        """``opt=y``, after what it depends on (each option once)."""
+        if opt in done:
+            return []
+        done.add(opt)
+        return [line for dep in DEPENDS.get(opt, []) for line in option(dep)] + [f"{opt}=y"]
+
+    lines += [line for opt in BASE_CONFIG for line in option(opt)]
     for title, table in (("needed", c.required), ("used when present", c.used)):
         options = {}
         for name, labs in table.items():
             feature = FEATURES[name]
             options.setdefault(feature.config, set()).update(labs)
         for opt in sorted(options):
-            if opt in done:
-                continue
-            done.add(opt)
-            lines += [f"# {title}: {', '.join(sorted(options[opt]))}", f"{opt}=y"]
+            if opt not in done:
+                lines += [f"# {title}: {', '.join(sorted(options[opt]))}", *option(opt)]
     return "\n".join(lines) + "\n"

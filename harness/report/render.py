@@ -59,6 +59,11 @@ def lab_tables(runs: list[Run]) -> list[dict]:
             where += ", over NICs " + " + ".join(
                 f"{n['driver']}{' ' + str(n['speed_mbps']) + ' Mb/s' if n.get('speed_mbps') else ''}"
                 for n in nics)
+        busy = next((r["conditions"] for r in records
+                     if r.get("conditions", {}).get("oversubscribed")), None)
+        if busy:  # a figure taken while other cells shared the CPUs says so on the slide
+            where += (f", host oversubscribed ({busy['jobs']} cells at once on "
+                      f"{busy['host_cpus']} CPUs)")
         out.append({"lab": lab, "pres": pres, "headers": headers, "rows": rows, "where": where,
                     "runs": present, "splats": splat_note(records)})
     return out

@@ -18,8 +18,16 @@ def _listening(ns, port: int, proto: str) -> bool:
     return False
 
 
-def wait_listening(ns, port: int, proc=None, proto: str = "tcp", timeout: float = 10.0) -> None:
-    """Wait until a socket listens on ``port`` in ``ns`` (read from the kernel's socket table)."""
+#: a server we started and that is still running gets this long to listen: a Python child
+#: importing the iperf3 wrapper took over 10 s in a TCG guest sharing 2 CPUs with another
+#: (bench/cells_per_hour.py, 2 jobs); the wait ends as soon as it listens
+LISTEN_TIMEOUT = 60.0
+
+
+def wait_listening(ns, port: int, proc=None, proto: str = "tcp",
+                   timeout: float = LISTEN_TIMEOUT) -> None:
+    """Wait until a socket listens on ``port`` in ``ns`` (read from the kernel's socket table);
+    a server that exits meanwhile ends the wait at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _listening(ns, port, proto):

@@ -100,3 +100,30 @@ def test_two_workers_run_two_guests_at_once_with_separate_records(tmp_path, debi
         assert (folder / "vm.json").exists() and (folder / "console.log").exists()
     plan = json.loads((run / "plan.json").read_text())
     assert sorted(plan["cells"]) == sorted(c["cell"] for c in cells)
+    report = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
+                             "report", "pair"], cwd=ROOT, capture_output=True, text=True)
+    assert ("host oversubscribed (2 cells at once" in report.stdout) == (2 * 2 > os.cpu_count())
+
+
+def test_the_longest_cells_start_first_one_per_worker(tmp_path):
+    """By the durations of an earlier run: with two workers the two longest cells start at
+    once, one on each, and the two shortest after them."""
+    labs = tmp_path / "labs"
+    seconds = {"a": 5.0, "b": 50.0, "c": 40.0, "d": 1.0}
+    for lab, took in seconds.items():
+        (labs / lab).mkdir(parents=True)
+        (labs / lab / f"test_{lab}.py").write_text(
+            f"def test_{lab}(record):\n    record('{lab}')\n")
+        earlier = tmp_path / "res" / "earlier" / lab / "6.0"
+        earlier.mkdir(parents=True)
+        (earlier / "cell.json").write_text(json.dumps({"cell": f"{lab}@running", "seconds": took}))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                        *(str(labs / lab) for lab in seconds), "--results", str(tmp_path / "res"),
+                        "--run-id", "now"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    cells = sorted((json.loads(p.read_text()) for p in (tmp_path / "res" / "now").glob(
+        "*/*/cell.json")), key=lambda c: c["started"])
+    first = {c["cell"]: c["worker"] for c in cells[:2]}
+    assert set(first) == {"b@running", "c@running"}, cells
+    assert set(first.values()) == {"gw0", "gw1"}
+    assert {c["cell"] for c in cells[2:]} == {"a@running", "d@running"}

@@ -78,3 +78,53 @@ def test_a_cell_that_exited_non_zero_fails_its_kernel_even_with_every_test_passe
     assert k.verdict == "FAIL"
     k.rcs = [0, 0]
     assert k.verdict == "PASS"
+
+
+class FakeWorker:
+    """What xdist's scheduler sees of a worker: the item indices it was sent, in order."""
+
+    def __init__(self, name):
+        self.gateway = type("G", (), {"id": name})()
+        self.sent, self.shutting_down = [], False
+
+    def send_runtest_some(self, indices):
+        self.sent += indices
+
+    def shutdown(self):
+        self.shutting_down = True
+
+
+class FakeConfig:
+    def __init__(self, workers):
+        self.workers = workers
+
+    def getvalue(self, name):
+        return {"tx": [f"{self.workers}*popen"]}[name]
+
+    def getoption(self, name):
+        return {"maxschedchunk": None}[name]
+
+
+def first_cells(order: list[CellSpec], workers: int) -> list[CellSpec]:
+    """The cell each worker starts with, by pytest-xdist's own load scheduler."""
+    from xdist.scheduler.load import LoadScheduling
+
+    sched = LoadScheduling(FakeConfig(workers))
+    nodes = [FakeWorker(f"gw{i}") for i in range(workers)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, [c.id for c in order])
+    sched.schedule()
+    return [order[node.sent[0]] for node in nodes]
+
+
+@pytest.mark.parametrize("n, workers", [(4, 2), (5, 2), (16, 2), (40, 2), (9, 3), (3, 2)])
+def test_each_worker_starts_on_one_of_the_longest_cells(n, workers):
+    cells = [CellSpec("k", f"lab{i:02d}") for i in range(n)]
+    durations = {c.id: float(100 - i) for i, c in enumerate(cells)}  # lab00 the longest
+    order = longest_first(cells, durations)
+    started = first_cells(cellmod.dealt(order, workers), workers)
+    assert started == order[:workers]
+    if n >= 2 * workers:  # plain longest-first order would not have done it
+        assert first_cells(order, workers) != order[:workers]
