@@ -6,7 +6,7 @@ PYTHON  ?= python3
 STAMP   := $(VENV)/.kernel-lab-installed
 PYTEST  := $(VENV)/bin/pytest
 
-.PHONY: setup system venv lab nightly test check bench clean-results sweep
+.PHONY: setup system venv lab nightly source-kernel test check bench clean-results sweep
 
 setup: system venv
 
@@ -27,6 +27,10 @@ lab: setup
 
 nightly: setup
 	$(VENV)/bin/kernel-lab nightly
+
+# Debian's kernel source built with the labs' config fragment (once, cached), booted as a tree
+source-kernel: setup
+	tree=$$($(VENV)/bin/kernel-lab build-kernel) && $(PYTEST) --kernel "$$tree" labs/ingress_ifb
 
 test: setup
 	$(PYTEST)

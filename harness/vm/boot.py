@@ -65,7 +65,7 @@ def boot_path(k: KernelUnderTest, mode: str) -> tuple[str, str]:
     ELF is kept in its own folder, an image with ``--modules DIR`` is staged beside a link to
     DIR, and a kernel tree goes to virtme-ng as a tree (its bzImage and its own modules)."""
     if k.kind == "tree":
-        return k.tree, "its tree's bzImage (virtme-ng tree mode: the tree's modules)"
+        return k.tree, "tree's own bzImage (virtme-ng tree mode: the tree's modules)"
     image, folder = k.image, None
     if k.kind == "debian":
         folder = os.path.join(k.modules_root, "boot")
