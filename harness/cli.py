@@ -265,7 +265,6 @@ def cmd_build_kernel(args) -> int:
 def cmd_new_lab(args) -> int:
     """Copy labs/_example to labs/NAME: a lab that passes as it is, ready to become a recipe."""
     import re
-    import shutil
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", args.name):
         raise HarnessError(f"bad lab name {args.name!r}: lower-case letters, digits and _, "

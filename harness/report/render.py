@@ -122,7 +122,6 @@ def latex_frames(runs: list[Run], figures: dict | None = None) -> str:
 def beamer(runs: list[Run], figures: dict | None = None) -> str:
     kernels = ", ".join(run.label for run in runs)
     run_ids = ", ".join(sorted({run.run_id for run in runs}))
-    labs = ", ".join(labs_of(runs))
     return ("\\documentclass[aspectratio=169]{beamer}\n"
             "\\usepackage[utf8]{inputenc}\n"
             "\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
