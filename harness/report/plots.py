@@ -63,7 +63,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         n = max(len(series) * len(spec["y"]), 1)
         width = 0.7 / n
         i = 0
-        for s in series:
+        for colour, s in enumerate(series):  # a colour per series, a marker per figure
             for y in spec["y"]:
                 xs, means, errs, at = [], [], [], []
                 for k, rate in enumerate(rates):
@@ -82,10 +82,11 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
                                                "x": rate, "y": m / 100, "ci95": e / 100}
                                               for rate, m, e in zip(at, means, errs)]
                     ax.errorbar(xs, means, yerr=errs if any(errs) else None, fmt=y.get("marker", "o"),
-                                color=COLOURS[i % len(COLOURS)], capsize=3,
+                                color=COLOURS[colour % len(COLOURS)], capsize=3,
                                 label=f"{s}, {y['label']}")
                 i += 1
-        ax.set_xticks(range(len(rates)), [format_rate(r).replace(".00 ", " ") for r in rates])
+        ax.set_xticks(range(len(rates)), [format_rate(r).replace(".00 ", " ").replace(" ", "\n")
+                                          for r in rates], fontsize=8)
         ax.set_xlabel(spec.get("xlabel", "configured rate"))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(spec.get("ylabel", "error (%)"))
