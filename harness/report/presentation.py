@@ -40,6 +40,7 @@ class Column:
     header: str
     value: str
     format: str = "text"
+    key: bool | None = None  # says which measurement a row is (default: the text columns)
 
 
 @dataclass
@@ -57,8 +58,9 @@ class Presentation:
 
     @property
     def key_columns(self) -> list[Column]:
-        """The columns that say which measurement a row is (the text ones)."""
-        return [c for c in self.columns if c.format == "text"]
+        """The columns that say which measurement a row is: ``key = true`` in slides.toml, else
+        the text ones (a configured rate is a key, a measured one is not)."""
+        return [c for c in self.columns if (c.key if c.key is not None else c.format == "text")]
 
 
 def load(lab: str, labs_dir: str = LABS_DIR) -> Presentation:
