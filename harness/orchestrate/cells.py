@@ -38,6 +38,8 @@ from ..vm.kernels import RUNNING, KernelUnderTest, resolve
 #: pytest / kernel-lab exit codes that mean the infrastructure failed, not a test:
 #: 2 interrupted, 3 internal error / guest panic or timeout, 4 usage / could not boot
 INFRA_CODES = {2, 3, 4}
+#: seconds an interrupted cell's session gets to tear down (stop its guest, remove its objects)
+CELL_UNWIND_S = 60
 #: CPUs one cell keeps busy: a guest's vCPUs, or sender and receiver on the host
 CPUS_PER_CELL = GUEST_CPUS
 
@@ -151,10 +153,19 @@ def run_cell(spec: CellSpec, tests: list[str], results_root: str, run_id: str,
         env.pop("PYTEST_XDIST_WORKER", None)  # the cell's own session is not an xdist worker
         env.pop("PYTEST_XDIST_TESTRUNUID", None)
         with open(log_tmp, "w") as log:
-            result["rc"] = subprocess.call(
+            proc = subprocess.Popen(
                 cell_argv(kernel, spec.lab, tests, results_root, run_id, vm_timeout,
                           forwarded or []), stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=cwd)
+            try:
+                result["rc"] = proc.wait()
+            except BaseException:  # interrupted: let the cell's session unwind (and stop its
+                proc.terminate()   # guest) rather than kill it and orphan the guest
+                try:
+                    proc.wait(CELL_UNWIND_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()  # its registry still names its guest for the sweeper
+                raise
         if result["rc"] in INFRA_CODES:
             result["error"] = (f"the session ended with exit code {result['rc']} "
                                + ("before any test ran" if not junit_counts(folder)

@@ -1,7 +1,9 @@
 """``--kernel IMAGE``: the session runs inside a booted kernel instead of here.
 
 On the host, pytest_cmdline_main hands the whole selection to ``harness.vm.launch`` and returns
-the guest's exit code.  Inside the guest (``KERNEL_LAB_IN_GUEST=1``) this part prints the marks
+the guest's exit code.  The host side holds a run of its own whose registry names vng (and so
+the QEMU below it): stopped with SIGTERM it stops the guest, killed outright it leaves the
+guest to the sweeper, never running on its own.  Inside the guest (``KERNEL_LAB_IN_GUEST=1``) this part prints the marks
 the host times the boot with, and keeps ``running-test`` in the guest's results folder up to
 date, so that a kernel panic names the test that was running.
 """
@@ -14,6 +16,8 @@ import sys
 import pytest
 
 from ..core.errors import HarnessError
+from ..net.sweeper import close_run
+from ..run.session import Run
 from ..vm.guest import GUEST_MARK
 from ..vm.kernels import resolve
 from ..vm.launch import RUNNING_TEST, run_in_guest
@@ -39,9 +43,15 @@ def pytest_cmdline_main(config):
     st = session_state(config)
     os.makedirs(st["run_dir"], exist_ok=True)
     link_latest(st["results_root"], st["run_id"])
-    return run_in_guest(kernel, list(config.invocation_params.args), st["run_dir"],
-                        config.getoption("vm_timeout"), rootdir=str(config.rootpath),
-                        network=config.getoption("vm_net"))
+    run = Run(results_root=st["results_root"], run_id=st["run_id"])
+    try:
+        return run_in_guest(kernel, list(config.invocation_params.args), st["run_dir"],
+                            config.getoption("vm_timeout"), rootdir=str(config.rootpath),
+                            network=config.getoption("vm_net"),
+                            started=lambda pid: run.add_process(pid, "vng (the guest's QEMU)"))
+    finally:
+        for problem in close_run(run):
+            print(f"kernel-lab: {problem}", file=sys.stderr)
 
 
 def pytest_sessionstart(session):

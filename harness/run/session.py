@@ -8,6 +8,10 @@ Processes: :meth:`Run.add_process` records one the run started; :meth:`Run.finis
 with a deadline and stops it when the deadline passes (a helper never outlives its use);
 :meth:`Run.stop_processes_in` ends the run's own processes inside a namespace and reports, but
 never kills, any other process found there.
+
+A process that holds a run unwinds on SIGTERM as on Ctrl-C (:func:`unwind_on_sigterm`): a CI
+job's timeout or a ``kill PID`` then runs the undo stack, the fixtures' teardowns and the stop
+of a booted guest, instead of leaving everything to the next session's sweeper.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import datetime as _dt
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import threading
 
@@ -27,6 +32,19 @@ from . import registry
 from .registry import IFNAMSIZ, STATE_DIR
 
 log = logging.getLogger(__name__)
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def unwind_on_sigterm() -> None:
+    """Make SIGTERM raise KeyboardInterrupt, so ``finally`` blocks and teardowns run (Python's
+    default ends the process at once).  Only from the main thread, and only where nobody else
+    handles SIGTERM."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, _interrupted)
 
 
 class Run:
@@ -48,6 +66,7 @@ class Run:
         self.defer = Defer()
         self.closed = False
         self._write_registry()
+        unwind_on_sigterm()
 
     # -- naming -------------------------------------------------------------------------
     def _claim_prefix(self) -> str:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import os
 import re
 import select
-import signal
 import subprocess
 import sys
 import time
+from typing import Callable
 
 from ..core.errors import HarnessError
 from .guest import GUEST_MARK
-from .host import kvm_usable, require_tools, tool_env
+from .host import kvm_usable, require_tools, stop_group, tool_env
 from .kernels import KernelUnderTest, resolve, staging_root
 from .preinit import guest_init_opts
 from .vmlinux import boot_image
@@ -82,7 +82,8 @@ def boot_path(k: KernelUnderTest, mode: str) -> tuple[str, str]:
 
 def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
          cpus: int = GUEST_CPUS, memory: str = "2G", boot_timeout: float = 180.0,
-         console_log: str | None = None, network: str | None = None) -> dict:
+         console_log: str | None = None, network: str | None = None,
+         started: Callable[[int], None] | None = None) -> dict:
     """Boot ``kernel`` (a KernelUnderTest, or anything ``--kernel`` takes) and run ``command``
     (a short shell command: the kernel command line that carries it holds 2048 bytes); stream
     its output; return what happened.
@@ -90,7 +91,9 @@ def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
     The kernel console is on (loglevel 5: warnings, errors and panics, so a WARN's stack is in
     the console log too) and goes to ``console_log``, not
     to the terminal; a panic there, no sign of the command within ``boot_timeout`` seconds, or
-    ``timeout`` for the whole run stop the guest.
+    ``timeout`` for the whole run stop the guest.  ``started(pid)`` is told vng's PID (the
+    leader of the process group that holds QEMU), for a run's registry: if this process is
+    killed outright, the sweeper ends the guest.
     """
     mode = boot_mode()
     tools = require_tools()
@@ -118,6 +121,8 @@ def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
     marks, panic, timed_out, buf, shown = {}, None, False, b"", 0
     console = open(console_log, "w") if console_log else None
     try:
+        if started:
+            started(proc.pid)
         while True:
             elapsed = time.monotonic() - t0
             left = timeout - elapsed
@@ -163,7 +168,7 @@ def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
                 break
     finally:
         if proc.poll() is None:
-            _stop(proc)
+            stop_group(proc)
         if console:
             console.close()
     if buf:
@@ -174,17 +179,3 @@ def boot(kernel, command: str, rwdir: str, timeout: float, log=None,
             "boot_timeout": boot_timeout,
             "seconds": time.monotonic() - t0, "marks": marks, "panic": panic,
             "timed_out": timed_out, "argv": argv}
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop vng and the QEMU it started: their own process group, created by us."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(5)
-            return
-        except subprocess.TimeoutExpired:
-            continue

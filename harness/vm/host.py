@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 from ..core.errors import HarnessError
 
@@ -41,17 +43,39 @@ def kvm_usable(image: str, tools: dict, timeout: float = 60.0) -> tuple[bool, st
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm not usable: software emulation (TCG)"
     argv = [tools["vng"], "--force-9p", "--run", image, "--user", "root", "--exec", "true"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=tool_env(), start_new_session=True)
     try:
-        res = subprocess.run(argv, capture_output=True, timeout=timeout, env=tool_env(),
-                             start_new_session=True)
-        if res.returncode == 0:
-            return True, "KVM (a probe boot succeeded)"
-        return False, f"KVM probe boot failed (rc {res.returncode}): software emulation (TCG)"
+        rc = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         return False, f"KVM probe boot hung for {timeout:.0f} s: software emulation (TCG)"
+    finally:
+        if proc.poll() is None:
+            stop_group(proc)  # vng's group holds its QEMU: a hung probe leaves neither
+    if rc == 0:
+        return True, "KVM (a probe boot succeeded)"
+    return False, f"KVM probe boot failed (rc {rc}): software emulation (TCG)"
 
 
 def tool_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = tool_path()
     return env
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop vng and the QEMU it started: their own process group, created by us.  Returns when
+    the whole group is gone (vng exits before QEMU does), SIGKILL after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()  # reap vng, so the group is empty once its other members are gone
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

@@ -46,9 +46,11 @@ def strip_kernel_args(args: list[str]) -> list[str]:
 
 
 def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, timeout: float,
-                 out=None, rootdir: str | None = None, network: str | None = None) -> int:
+                 out=None, rootdir: str | None = None, network: str | None = None,
+                 started=None) -> int:
     """Boot ``kernel``, run pytest with ``pytest_args`` inside (from the host session's
-    ``rootdir``, so node ids are the same on both sides), return the exit code."""
+    ``rootdir``, so node ids are the same on both sides), return the exit code.  ``started``:
+    told vng's PID, as :func:`harness.vm.boot.boot` says."""
     out = out or sys.stdout
     release = kernel.release
     try:
@@ -71,7 +73,7 @@ def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, 
     console = os.path.join(guest_dir, "console.log")
     try:
         info = boot(kernel, f"sh {shlex.quote(script)}", rwdir=run_dir, timeout=timeout,
-                    console_log=console, log=out, network=network)
+                    console_log=console, log=out, network=network, started=started)
     except HarnessError as exc:
         sys.stderr.write(f"kernel-lab: {exc}\n")
         return EXIT_USAGE
