@@ -70,14 +70,7 @@ class OVS:
                 self.appctl("exit", "--cleanup", check=False, timeout=10)
         finally:
             for proc in reversed(self.procs):
-                if proc.poll() is None:
-                    proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                self.ns.run.forget_process(proc.pid)
+                self.ns.run.stop(proc)
             self.procs.clear()
             shutil.rmtree(self.dir, ignore_errors=True)
             try:
