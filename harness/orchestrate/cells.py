@@ -24,13 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
 from ..core.errors import HarnessError
-from ..results.cellfiles import CELL_FILE, CELL_LOG
+from ..results.cellfiles import CELL_FILE, CELL_LOG, junit_outcomes
 from ..results.records import CONDITIONS_ENV, load_records
 from ..vm.boot import GUEST_CPUS
 from ..vm.kernels import RUNNING, KernelUnderTest, resolve
@@ -185,17 +184,8 @@ def run_cell(spec: CellSpec, tests: list[str], results_root: str, run_id: str,
 def junit_counts(folder: str) -> dict[str, dict[str, int]]:
     """Per lab: passed, failed, skipped, from the JUnit XML files under ``folder``."""
     counts: dict[str, dict[str, int]] = {}
-    for path in glob.glob(os.path.join(folder, "**", "junit.xml"), recursive=True):
-        for case in ET.parse(path).getroot().iter("testcase"):
-            parts = case.get("classname", "").split(".")
-            lab = parts[parts.index("labs") + 1] if "labs" in parts[:-1] else parts[0]
-            c = counts.setdefault(lab, {"passed": 0, "failed": 0, "skipped": 0})
-            if case.find("failure") is not None or case.find("error") is not None:
-                c["failed"] += 1
-            elif case.find("skipped") is not None:
-                c["skipped"] += 1
-            else:
-                c["passed"] += 1
+    for lab, verdict, _ in junit_outcomes(folder).values():
+        counts.setdefault(lab, {"passed": 0, "failed": 0, "skipped": 0})[verdict] += 1
     return counts
 
 

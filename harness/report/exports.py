@@ -20,13 +20,12 @@ test's status is its last attempt's verdict; a kernel or lab fails when one of i
 from __future__ import annotations
 
 import datetime as _dt
-import glob
 import json
 import os
 import re
 from dataclasses import dataclass, field
 
-from ..results.cellfiles import read_cells
+from ..results.cellfiles import junit_outcomes, read_cells
 from .tables import Run, load_runs
 
 ORIGIN = "kernel_lab"
@@ -76,30 +75,6 @@ def _tests(records: list[dict]) -> dict[str, list[Outcome]]:
     return labs
 
 
-def _junit_outcomes(folder: str) -> dict[str, tuple[str, str, str]]:
-    """{test id: (lab, verdict, reason)} from the JUnit XML the pytest sessions under
-    ``folder`` wrote: the tests that left no record (a skip before the test body ran, an error
-    in a fixture) and the ones whose teardown failed after their record was written."""
-    from junitparser import Error, Failure, JUnitXml, Skipped
-
-    out = {}
-    for path in sorted(glob.glob(os.path.join(folder, "**", "junit.xml"), recursive=True)):
-        for suite in JUnitXml.fromfile(path):
-            for case in suite:
-                parts = (case.classname or "").split(".")
-                if "labs" not in parts[:-1]:
-                    continue
-                lab = parts[parts.index("labs") + 1]
-                test_id = "/".join(parts) + ".py::" + case.name
-                kinds = {type(r) for r in case.result}
-                result = next(iter(case.result), None)
-                reason = (result.message or "") if result is not None else ""
-                verdict = ("failed" if kinds & {Failure, Error} else
-                           "skipped" if Skipped in kinds else "passed")
-                out[test_id] = (lab, verdict, reason)
-    return out
-
-
 def _add_outcomes(k: Kernel, outcomes: dict[str, tuple[str, str, str]]) -> None:
     have = {t.test_id: t for ts in k.labs.values() for t in ts}
     for test_id, (lab, verdict, reason) in outcomes.items():
@@ -131,9 +106,9 @@ def kernels_of(run_dir: str) -> list[Kernel]:
         if cell.get("error"):
             k.errors[cell["lab"]] = cell["error"]
         else:
-            _add_outcomes(k, _junit_outcomes(cell["path"]))
+            _add_outcomes(k, junit_outcomes(cell["path"], labs_only=True))
     if not cells and len(kernels) == 1:  # one session's run: its own JUnit XML
-        _add_outcomes(next(iter(kernels.values())), _junit_outcomes(run_dir))
+        _add_outcomes(next(iter(kernels.values())), junit_outcomes(run_dir, labs_only=True))
     return list(kernels.values())
 
 

@@ -1,5 +1,6 @@
 """The files a cell leaves beside its records: ``<run>/<lab>/<kernel>/cell.json`` (which kernel
-and lab, exit code, infrastructure error, start, end, duration, load) and ``cell.log``."""
+and lab, exit code, infrastructure error, start, end, duration, load), ``cell.log`` and its
+session's JUnit XML; and the run's ``plan.json``."""
 
 from __future__ import annotations
 
@@ -40,3 +41,30 @@ def read_plan(run_dir: str) -> dict | None:
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+def junit_outcomes(folder: str, labs_only: bool = False) -> dict[str, tuple[str, str, str]]:
+    """{test id: (lab, verdict, reason)} from the JUnit XML the pytest sessions under
+    ``folder`` wrote (verdict: passed, failed or skipped; an error counts as failed): what a
+    cell ran, also the tests that left no record (a skip before the test body ran, an error in
+    a fixture).  The lab is the folder under ``labs/`` (else the module's first part);
+    ``labs_only``: only tests under a ``labs/`` folder."""
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    out = {}
+    for path in sorted(glob.glob(os.path.join(folder, "**", "junit.xml"), recursive=True)):
+        for suite in JUnitXml.fromfile(path):
+            for case in suite:
+                parts = (case.classname or "").split(".")
+                in_labs = "labs" in parts[:-1]
+                if labs_only and not in_labs:
+                    continue
+                lab = parts[parts.index("labs") + 1] if in_labs else parts[0]
+                test_id = "/".join(parts) + ".py::" + case.name
+                kinds = {type(r) for r in case.result}
+                result = next(iter(case.result), None)
+                reason = (result.message or "") if result is not None else ""
+                verdict = ("failed" if kinds & {Failure, Error} else
+                           "skipped" if Skipped in kinds else "passed")
+                out[test_id] = (lab, verdict, reason)
+    return out
