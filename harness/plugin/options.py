@@ -73,7 +73,8 @@ def pytest_configure(config):
             state["rates"] = [parse_rate(r) for r in config.getoption("rates").split(",")]
         except HarnessError as exc:
             raise pytest.UsageError(f"kernel-lab: {exc}") from None
-    if getattr(config.option, "xmlpath", None) is None and not config.getoption("kernel"):
+    if getattr(config.option, "xmlpath", None) is None and (not config.getoption("kernel")
+                                                             or cells_wanted(config)):
         # cells: the run's junit.xml is written at the end with one suite per kernel
         config.option.xmlpath = os.path.join(state["run_dir"], "cells.junit.xml" if
                                              cells_wanted(config) else "junit.xml")
