@@ -96,17 +96,24 @@ def build(source: str, fragment: str, jobs: int | None = None, log=print) -> dic
         digest = hashlib.sha256(fragment.encode()).hexdigest()[:12]
         tree = os.path.join(cache_dir("trees"), f"{package}_{version}_{digest}")
         marker = os.path.join(tree, MARKER)
-        if os.path.exists(marker):
-            with open(marker) as f:
-                return json.load(f)
+        if (built := _built(marker)) is not None:
+            return built
         log(f"kernel-lab: fetching {package} {version} from debian:{suite}")
         deb = apt.download(package, version, os.path.join(apt.dir, "debs"))
-    with locked(f"{tree}.lock"):
-        if os.path.exists(marker):
-            with open(marker) as f:
-                return json.load(f)
+    with locked(f"{tree}.lock"):  # another process may have built it meanwhile
+        if (built := _built(marker)) is not None:
+            return built
         return _build(deb, tree, package, version, digest, fragment, suite,
                       jobs or os.cpu_count() or 1, log)
+
+
+def _built(marker: str) -> dict | None:
+    """A finished build's build.json (it is written last), or None."""
+    try:
+        with open(marker) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
 
 
 def _build(deb: str, tree: str, package: str, version: str, digest: str, fragment: str,
