@@ -19,6 +19,7 @@ from ..core import netns
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 PACKET_SHOW_MEMINFO = 0x10
+INET_DIAG_INFO_EXT = 1 << (2 - 1)  # idiag_ext bit of INET_DIAG_INFO (2): tcp_info
 
 
 class packet_diag_req(nlmsg):
@@ -54,6 +55,30 @@ def packet_socket_drops(namespace: str) -> int:
                                     msg_flags=NLM_F_REQUEST | NLM_F_DUMP):
             mem = msg.get_attr("PACKET_DIAG_MEMINFO")
             total += mem["drops"] if mem else 0
+        return total
+    finally:
+        diag.close()
+
+
+def tcp_bytes_received(namespace: str, port: int | None = None) -> int:
+    """Payload bytes the TCP sockets of ``namespace`` (those on local ``port`` if given) have
+    received in order, summed (tcp_info's tcpi_bytes_received, RFC 4898
+    tcpEStatsAppHCThruOctetsReceived, read through inet_diag): the receiver's goodput counter,
+    readable at any instant while flows run."""
+    from pyroute2.netlink.diag import AF_INET, AF_INET6, DiagSocket, MarshalDiag  # noqa: PLC0415
+
+    # the socket is made inside the namespace (pyroute2 would open its own in the caller's)
+    sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
+                        NETLINK_SOCK_DIAG)
+    diag = NetlinkSocket(family=NETLINK_SOCK_DIAG, use_socket=sock)
+    try:
+        diag.set_marshal(MarshalDiag())
+        total = 0
+        for family in (AF_INET, AF_INET6):
+            for msg in DiagSocket.get_sock_stats(diag, family=family, extensions=INET_DIAG_INFO_EXT):
+                info = msg.get_attr("INET_DIAG_INFO")
+                if info and (port is None or msg["idiag_sport"] == port):
+                    total += info["tcpi_bytes_received"]
         return total
     finally:
         diag.close()

@@ -22,7 +22,7 @@ from ..core.errors import HarnessError
 from ..kernel.capabilities import KernelLacks
 from ..kernel.kmsg import KernelSplat
 from ..results import baseline, summary
-from ..results.records import LACKS_FILE, load_records
+from ..results.records import INTERVALS_FILE, LACKS_FILE, load_records
 from .options import STATE
 from .recording import attempt_of, note_phase, write_records
 
@@ -63,6 +63,8 @@ def pytest_sessionfinish(session, exitstatus):
             table.write(st["run"].results_dir)
         with open(os.path.join(st["run"].results_dir, LACKS_FILE), "w") as f:
             json.dump(_LACKS, f, indent=1)
+    if "recorder" in st and session.config.getoption("repeat", 1) > 1:
+        write_intervals(st["recorder"].run_dir)
     name = session.config.getoption("baseline")
     if not name or "recorder" not in st:
         return
@@ -80,6 +82,15 @@ def pytest_sessionfinish(session, exitstatus):
         else f"\nno regression against baseline {name}")
     if bad and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def write_intervals(run_dir: str) -> None:
+    """``--repeat N``: each measured figure as mean +- 95 % CI over its N records, beside them
+    (``intervals.json``: {"lab::name": {metric: {n, mean, ci95_half_width, stdev}}})."""
+    spans = baseline.intervals(load_records(run_dir)[0])
+    if spans:
+        with open(os.path.join(run_dir, INTERVALS_FILE), "w") as f:
+            json.dump(spans, f, indent=1, sort_keys=True)
 
 
 def flaky() -> list[str]:

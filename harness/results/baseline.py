@@ -11,6 +11,12 @@ fragments per datagram, which should stay exactly 2).  Metrics that are themselv
 shares are judged on their absolute change in points (an error of 0.1 % that becomes 0.3 % is
 not "+200 %").
 
+Under ``--repeat N`` a metric has N samples: the baseline keeps their mean and 95 % confidence
+interval (Student's t, ``harness.measure.stats``) beside the median, and a change beyond the
+threshold is a regression only when the two intervals separate: the noise of repeats is not a
+regression, a real move is.  With one sample on either side there is no interval, and the
+threshold alone decides.
+
 A measurement the baseline has and the new run lacks, or has only as failed or skipped, is a
 change too: ``missing``, ``failed`` or ``skipped``, and it counts as a regression unless the
 user says otherwise (``allow_missing``): a nightly job must not go green because a test
@@ -29,6 +35,7 @@ from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..core.units import format_rate
+from ..measure.stats import Summary, separated, summarize
 
 HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
 
@@ -44,8 +51,10 @@ class Metric:
 
 METRICS = [
     Metric("goodput_bps", HIGHER, 0.10),
-    Metric("goodput_error", LOWER, 0.02, absolute=True, transform="abs"),
-    Metric("counter_error", LOWER, 0.02, absolute=True, transform="abs"),
+    # shaping errors are steady-state figures within +-0.1 % on a quiet host (issue #19): a
+    # move of 1 point is far outside their noise, and repeats' intervals must separate too
+    Metric("goodput_error", LOWER, 0.01, absolute=True, transform="abs"),
+    Metric("counter_error", LOWER, 0.01, absolute=True, transform="abs"),
     Metric("datagram_loss", LOWER, 0.03, absolute=True),
     Metric("tunnel_loss", LOWER, 0.01, absolute=True),
     Metric("fragments_per_datagram", TWO_SIDED, 0.10, absolute=True),
@@ -64,8 +73,8 @@ def key_of(record: dict) -> str:
     return f"{record['lab']}::{record.get('name') or record['test_id']}"
 
 
-def figures(records: list[dict]) -> dict[str, dict[str, float]]:
-    """{"lab::name": {metric: median}} over the passed records (repeats folded in)."""
+def samples(records: list[dict]) -> dict[str, dict[str, list]]:
+    """{"lab::name": {metric: [value of each passed record]}} (repeats are several)."""
     raw: dict[str, dict[str, list]] = {}
     for r in records:
         if r.get("verdict") not in ("passed", "flaky"):
@@ -74,7 +83,26 @@ def figures(records: list[dict]) -> dict[str, dict[str, float]]:
             v = _value(m, r.get("derived", {}))
             if v is not None:
                 raw.setdefault(key_of(r), {}).setdefault(m.key, []).append(v)
-    return {k: {m: statistics.median(vs) for m, vs in d.items()} for k, d in raw.items()}
+    return raw
+
+
+def figures(records: list[dict]) -> dict[str, dict[str, float]]:
+    """{"lab::name": {metric: median}} over the passed records (repeats folded in)."""
+    return {k: {m: statistics.median(vs) for m, vs in d.items()}
+            for k, d in samples(records).items()}
+
+
+def intervals(records: list[dict]) -> dict[str, dict[str, dict]]:
+    """{"lab::name": {metric: {n, mean, ci95_half_width, stdev}}} for the metrics with two
+    samples or more (the records of ``--repeat N``)."""
+    return {k: {m: summarize(vs).as_record() for m, vs in d.items() if len(vs) >= 2}
+            for k, d in samples(records).items() if any(len(vs) >= 2 for vs in d.values())}
+
+
+def _interval(data: dict | None) -> Summary | None:
+    if not data or data.get("ci95_half_width") is None:
+        return None
+    return Summary(data["n"], data["mean"], data["ci95_half_width"], data.get("stdev"))
 
 
 def baseline_path(results_root: str, name: str) -> str:
@@ -93,7 +121,7 @@ def save(records: list[dict], results_root: str, name: str, source: str) -> str:
     with open(path, "w") as f:
         json.dump({"schema": 1, "name": name, "source": source, "kernel": kernel,
                    "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                   "figures": figs}, f, indent=1)
+                   "figures": figs, "intervals": intervals(records)}, f, indent=1)
     return path
 
 
@@ -120,6 +148,14 @@ class Change:
     now: float | None
     status: str = "measured"  # measured | missing | failed | skipped
     allowed: bool = False  # the user said a missing measurement is not a regression
+    base_interval: Summary | None = None  # mean +- 95 % CI, with repeats on that side
+    now_interval: Summary | None = None
+
+    @property
+    def within_noise(self) -> bool:
+        """Both sides were repeated and their 95 % intervals overlap."""
+        return (self.base_interval is not None and self.now_interval is not None
+                and not separated(self.base_interval, self.now_interval))
 
     @property
     def change(self) -> float | None:
@@ -136,6 +172,8 @@ class Change:
         diff = (self.now - self.baseline) if m.absolute else (self.change or 0.0)
         if abs(diff) <= m.threshold:
             return "ok"
+        if self.within_noise:
+            return "ok (within noise)"
         if m.better == TWO_SIDED:
             return "REGRESSION"
         worse = diff < 0 if m.better == HIGHER else diff > 0
@@ -148,6 +186,7 @@ class Change:
 
 def compare(records: list[dict], baseline: dict, allow_missing: bool = False) -> list[Change]:
     now = figures(records)
+    now_iv, base_iv = intervals(records), baseline.get("intervals", {})
     verdicts: dict[str, set] = {}
     for r in records:
         verdicts.setdefault(key_of(r), set()).add(r.get("verdict"))
@@ -165,16 +204,24 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
             if nval is None:
                 out.append(Change(meas, BY_KEY[key], bval, None, "missing", allow_missing))
             else:
-                out.append(Change(meas, BY_KEY[key], bval, nval))
+                biv = _interval(base_iv.get(meas, {}).get(key))
+                niv = _interval(now_iv.get(meas, {}).get(key))
+                # repeated: the figure is the mean its interval is centred on
+                out.append(Change(meas, BY_KEY[key], biv.mean if biv else bval,
+                                  niv.mean if niv else nval, base_interval=biv, now_interval=niv))
     return out
 
 
-def _show(metric: Metric | None, v) -> str:
+def _show(metric: Metric | None, v, iv: Summary | None = None) -> str:
+    """The figure, and its 95 % interval when it was repeated: ``0.12 ± 0.05 %``."""
     if v is None or metric is None:
         return "-"
+    pm = iv is not None
     if metric.key.endswith("_bps"):
-        return format_rate(v)
-    return f"{v:.2f}" if metric.key == "fragments_per_datagram" else f"{v * 100:.2f} %"
+        return format_rate(v) + (f" ± {format_rate(iv.half_width)}" if pm else "")
+    if metric.key == "fragments_per_datagram":
+        return f"{v:.2f}" + (f" ± {iv.half_width:.2f}" if pm else "")
+    return f"{v * 100:.2f}" + (f" ± {iv.half_width * 100:.2f}" if pm else "") + " %"
 
 
 def _threshold(m: Metric | None) -> str:
@@ -187,7 +234,7 @@ def _threshold(m: Metric | None) -> str:
 
 def render(changes: list[Change], fmt: str = "github") -> str:
     rows = [[c.measurement, c.metric.key if c.metric else "(measurement)",
-             _show(c.metric, c.baseline), _show(c.metric, c.now),
+             _show(c.metric, c.baseline, c.base_interval), _show(c.metric, c.now, c.now_interval),
              "" if c.change is None else f"{c.change * 100:+.1f} %", _threshold(c.metric),
              f"{c.metric.better} is better" if c.metric and c.metric.better != TWO_SIDED
              else (TWO_SIDED if c.metric else "-"), c.verdict] for c in changes]

@@ -28,9 +28,10 @@ from ..traffic.iperf3 import Iperf3
 
 SCHEMA_VERSION = 2
 LACKS_FILE = "kernel-lacks.json"  # a run's tests skipped for a missing kernel feature
+INTERVALS_FILE = "intervals.json"  # --repeat N: each figure's mean +- 95 % CI over its records
 #: JSON files of a run folder that are about the run, not measurements
-NOT_RECORDS = {"run.json", "vm.json", LACKS_FILE, "nightly.json", "cell.json", "merged.json",
-               "kcidb.json", "plan.json"}
+NOT_RECORDS = {"run.json", "vm.json", LACKS_FILE, INTERVALS_FILE, "nightly.json", "cell.json",
+               "merged.json", "kcidb.json", "plan.json"}
 #: set by the cell runner (harness.orchestrate.cells) for the session it starts: JSON of what
 #: else the host carries meanwhile; copied into every record as ``conditions``
 CONDITIONS_ENV = "KERNEL_LAB_CONDITIONS"

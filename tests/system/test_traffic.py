@@ -42,3 +42,33 @@ def test_tcp_transfer_reports_what_arrived(pair):
     assert nft.returncode == 0
     t = tcp_transfer(pair.a, pair.b, nbytes=1 << 20, timeout=2, port=5298)
     assert t.connected and not t.complete and t.received < 1 << 20
+
+
+def test_the_receivers_byte_counter_counts_what_the_socket_received(pair):
+    """harness.net.diag.tcp_bytes_received (steady-state goodput is read from it) counts the
+    payload a connection received, exactly, on its port and nowhere else."""
+    import socket
+    import threading
+
+    from harness.core import netns
+    from harness.net.diag import tcp_bytes_received
+
+    port, nbytes = 5298, 3 << 20
+    server = netns.run_in(pair.b.ns.name, socket.create_server, (pair.b.ip4, port))
+    client = netns.run_in(pair.a.ns.name, socket.create_connection, (pair.b.ip4, port), 5)
+    conn, _ = server.accept()
+    try:
+        assert tcp_bytes_received(pair.b.ns.name, port) == 0
+        sender = threading.Thread(target=client.sendall, args=(b"k" * nbytes,))
+        sender.start()
+        got = 0
+        conn.settimeout(5)
+        while got < nbytes:
+            got += len(conn.recv(1 << 20))
+        sender.join()
+        assert tcp_bytes_received(pair.b.ns.name, port) == nbytes
+        assert tcp_bytes_received(pair.b.ns.name, port + 1) == 0
+        assert tcp_bytes_received(pair.a.ns.name) == 0  # the sender received nothing
+    finally:
+        for s in (client, conn, server):
+            s.close()

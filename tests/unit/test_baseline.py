@@ -74,3 +74,35 @@ def test_a_failed_attempt_followed_by_a_pass_still_counts(base):
     now[0]["verdict"], now[0]["attempt"] = "flaky", 2
     got = verdicts(baseline.compare(now, base))
     assert got[("htb 100mbit", "goodput_bps")] == "ok"
+
+
+def repeated(name, values, key="goodput_error"):
+    return [rec(name, **{key: v}) for v in values]
+
+
+def test_noise_under_repeats_is_not_a_regression_and_a_real_two_percent_drop_is(tmp_path):
+    """Issue #19: with --repeat, a change beyond the threshold is a regression only when the
+    95 % intervals separate.  Goodput error in points of the expected rate."""
+    base_recs = repeated("htb 10mbit", [0.0005, -0.0008, 0.0002, 0.0011, -0.0003])
+    baseline.save(base_recs, str(tmp_path), "rep", source="test")
+    base = baseline.load(str(tmp_path), "rep")
+    assert base["intervals"]["demo::htb 10mbit"]["goodput_error"]["n"] == 5
+    # noisy repeats whose mean |error| moved 1.2 points, but whose interval still reaches
+    # the baseline's: not a regression
+    noisy = repeated("htb 10mbit", [0.0, 0.04, -0.001, 0.02, 0.0])
+    (c,) = baseline.compare(noisy, base)
+    assert abs(c.now - c.baseline) > c.metric.threshold and c.within_noise
+    assert c.verdict == "ok (within noise)" and not baseline.regressions([c])
+    # a real 2 % drop: every repeat 2 points low, a tight interval far from the baseline's
+    drop = repeated("htb 10mbit", [-0.0195, -0.0203, -0.0199, -0.0207, -0.0201])
+    (c,) = baseline.compare(drop, base)
+    assert c.verdict == "REGRESSION" and not c.within_noise
+    assert "±" in baseline.render([c])
+    # the same 2 % drop seen once (no interval on one side): the threshold alone decides
+    (c,) = baseline.compare(drop[:1], base)
+    assert c.now_interval is None and c.verdict == "REGRESSION"
+
+
+def test_a_baseline_without_intervals_still_compares(base):
+    base.pop("intervals", None)  # saved before intervals existed
+    assert all(c.verdict == "ok" for c in baseline.compare(RECORDS, base))

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""The harness's shaping figures and an independent iperf3 command-line run of the same recipe,
+side by side, in one run: HTB and TBF on the ifb at 10, 100 and 500 Mbit/s.
+
+    sudo .venv/bin/python bench/accuracy_vs_iperf3_cli.py [--runs 3] [-- extra pytest args]
+
+Per row: the shaper's byte counter against the rate, the harness's steady-state goodput and
+the iperf3 wrapper's whole-run goodput against rate x 1448/1514, and ``iperf3 -c -O W -t 3
+-J`` (Debian's iperf3, receiver's figure, the W s of warm-up omitted) against the same.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLUMNS = [("counter", "shaper counter"), ("goodput", "steady goodput"),
+           ("whole_run", "whole-run goodput"), ("cli", "iperf3 CLI -O")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    out = tempfile.mktemp(prefix="kl-accuracy-", suffix=".jsonl")
+    rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "bench/accuracy/test_against_iperf3_cli.py", "--count", str(args.runs),
+                          *[a for a in args.pytest_args if a != "--"]],
+                         cwd=ROOT, env={**os.environ, "KL_BENCH_OUT": out},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["qdisc"], int(r["rate"].rstrip("mbit")))].append(r)
+    print(f"error against the expectation, median [min, max] over runs, % "
+          f"(pytest exit {rc}, rows in {out})")
+    print(f"{'qdisc':5} {'rate':>9} {'n':>2} " + " ".join(f"{h:>24}" for _, h in COLUMNS))
+    for (qdisc, mbit), rs in sorted(by.items()):
+        cells = []
+        for key, _ in COLUMNS:
+            v = [r[key] * 100 for r in rs]
+            cells.append(f"{statistics.median(v):+.3f} [{min(v):+.2f},{max(v):+.2f}]")
+        print(f"{qdisc:5} {mbit:>5}Mbit {len(rs):>2} " + " ".join(f"{c:>24}" for c in cells))
+    for key, head in COLUMNS:
+        v = [abs(r[key]) * 100 for r in rows]
+        if v:
+            print(f"{head:>18}: median |error| {statistics.median(v):.3f} %, max {max(v):.3f} %")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
