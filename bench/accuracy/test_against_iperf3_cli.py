@@ -53,3 +53,22 @@ def test_side_by_side(capacity, pair, ifb, iperf3, qdisc, rate):
            "warmup": warmup_for(shaper.rate)}
     with open(OUT, "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+@pytest.mark.parametrize("gso", ["gso on", "gso off"])
+@pytest.mark.parametrize("warmup", ["2 s", "settled"])
+@pytest.mark.parametrize("qdisc", ["htb", "tbf"])
+def test_first_seconds_at_10mbit(pair, ifb, iperf3, qdisc, warmup, gso):
+    """Counting from 2 s into the flow, against after the flow settled (warmup_for: 6.4 s at
+    10 Mbit/s); with the sender's GSO/TSO on (64 KiB packets reach the ifb) and off."""
+    if gso == "gso off":
+        pair.a.link.offloads(tso=False, gso=False)
+    ingress_redirect(pair.b.link, to=ifb)
+    shaper = {"htb": HTB, "tbf": TBF}[qdisc]("10mbit").apply(ifb)
+    run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu, window=WINDOW,
+                     warmup=2.0 if warmup == "2 s" else None)
+    row = {"first_seconds": True, "qdisc": qdisc, "warmup": warmup, "gso": gso,
+           "counter": run.counter_error, "goodput": run.goodput_error,
+           "retransmits": run.traffic.retransmits}
+    with open(OUT, "a") as f:
+        f.write(json.dumps(row) + "\n")

@@ -86,8 +86,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 def write_intervals(run_dir: str) -> None:
     """``--repeat N``: each measured figure as mean +- 95 % CI over its N records, beside them
-    (``intervals.json``: {"lab::name": {metric: {n, mean, ci95_half_width, stdev}}})."""
-    spans = baseline.intervals(load_records(run_dir)[0])
+    (``intervals.json``: {"lab::name": {metric: {n, mean, ci95_half_width, stdev}}}, signed
+    as measured; baselines keep the judged form, e.g. |error|)."""
+    spans = baseline.intervals(load_records(run_dir)[0], transformed=False)
     if spans:
         with open(os.path.join(run_dir, INTERVALS_FILE), "w") as f:
             json.dump(spans, f, indent=1, sort_keys=True)

@@ -62,25 +62,26 @@ METRICS = [
 BY_KEY = {m.key: m for m in METRICS}
 
 
-def _value(metric: Metric, derived: dict):
+def _value(metric: Metric, derived: dict, transformed: bool = True):
     v = derived.get(metric.key)
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return None
-    return abs(v) if metric.transform == "abs" else v
+    return abs(v) if transformed and metric.transform == "abs" else v
 
 
 def key_of(record: dict) -> str:
     return f"{record['lab']}::{record.get('name') or record['test_id']}"
 
 
-def samples(records: list[dict]) -> dict[str, dict[str, list]]:
-    """{"lab::name": {metric: [value of each passed record]}} (repeats are several)."""
+def samples(records: list[dict], transformed: bool = True) -> dict[str, dict[str, list]]:
+    """{"lab::name": {metric: [value of each passed record]}} (repeats are several); with
+    ``transformed`` as judged (``|error|``), else as measured (signed)."""
     raw: dict[str, dict[str, list]] = {}
     for r in records:
         if r.get("verdict") not in ("passed", "flaky"):
             continue
         for m in METRICS:
-            v = _value(m, r.get("derived", {}))
+            v = _value(m, r.get("derived", {}), transformed)
             if v is not None:
                 raw.setdefault(key_of(r), {}).setdefault(m.key, []).append(v)
     return raw
@@ -92,11 +93,12 @@ def figures(records: list[dict]) -> dict[str, dict[str, float]]:
             for k, d in samples(records).items()}
 
 
-def intervals(records: list[dict]) -> dict[str, dict[str, dict]]:
+def intervals(records: list[dict], transformed: bool = True) -> dict[str, dict[str, dict]]:
     """{"lab::name": {metric: {n, mean, ci95_half_width, stdev}}} for the metrics with two
-    samples or more (the records of ``--repeat N``)."""
+    samples or more (the records of ``--repeat N``); ``transformed`` as for :func:`samples`."""
     return {k: {m: summarize(vs).as_record() for m, vs in d.items() if len(vs) >= 2}
-            for k, d in samples(records).items() if any(len(vs) >= 2 for vs in d.values())}
+            for k, d in samples(records, transformed).items()
+            if any(len(vs) >= 2 for vs in d.values())}
 
 
 def _interval(data: dict | None) -> Summary | None:

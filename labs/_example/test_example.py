@@ -1,10 +1,10 @@
 """_example: the smallest lab, and the template ``kernel-lab new-lab NAME`` copies.
 
 TBF on the egress of one end of a veth pair holds its rate: the qdisc's own byte counter over a
-window after the burst drained is within 5 % of the configured rate, and iperf3's goodput within
-5 % of rate x 1448/1514.
+window after the burst drained is within 5 % of the configured rate, and the receiver's goodput
+over the same window within 5 % of rate x 1448/1514.
 
-    tc qdisc add dev va root handle 1: tbf rate 20mbit burst ... latency 50ms
+    tc qdisc add dev va root handle 1: tbf rate 20mbit burst ... limit 1M
 """
 
 import pytest
@@ -23,7 +23,8 @@ def test_tbf_holds_its_rate(pair, capacity, iperf3, record):
     run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu, warmup=1.0, window=2.0)
     verdict = run.verdict(TOLERANCE)
     record(f"tbf {RATE} iperf3", params={"qdisc": "tbf", "rate": RATE, "generator": "iperf3"},
-           samples={"window": run.window.as_record(), "traffic": run.traffic.as_record()},
+           samples={"window": run.window.as_record(), "received": run.received.as_record(),
+                    "traffic": run.traffic.as_record()},
            derived=run.derived(TOLERANCE), tolerance=TOLERANCE)  # record first, then judge
     if verdict.outcome == SENDER_LIMITED:
         pytest.skip(verdict.reason)

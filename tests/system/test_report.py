@@ -179,3 +179,17 @@ def test_repeat_keeps_every_sample_and_reports_a_confidence_interval(tmp_path, r
     md = render(load_runs([str(tmp_path / "rep")]), "md")
     row = next(line for line in md.splitlines() if line.startswith("| htb"))
     assert row.count(" ± ") >= 2, row  # goodput and its error: mean ± 95 % CI
+    # ... and the run keeps each figure's interval beside its records (intervals.json)
+    spans = json.loads((tmp_path / "rep" / "intervals.json").read_text())
+    (meas,) = [k for k in spans if k.startswith("ingress_ifb::htb 10mbit")]
+    for metric in ("goodput_error", "counter_error"):
+        s = spans[meas][metric]
+        values = [rec["derived"][metric] for rec in recs]  # signed, as measured
+        assert s["n"] == 3 and s["mean"] == pytest.approx(sum(values) / 3)
+        assert s["ci95_half_width"] > 0
+    # steady-state goodput over the counter's window; the generator's whole run beside it
+    for rec in recs:
+        d, window = rec["derived"], rec["samples"]["received"]
+        assert d["goodput_bps"] == pytest.approx(window["rate_bps"])
+        assert d["whole_run_goodput_bps"] == rec["samples"]["traffic"]["goodput_bps"]
+        assert len(window["samples"]) >= 20
