@@ -43,9 +43,10 @@ def main():
     by = defaultdict(list)
     for r in rows:
         by[(r["qdisc"], int(r["rate"].rstrip("mbit")))].append(r)
-    print(f"error against the expectation, median [min, max] over runs, % "
-          f"(pytest exit {rc}, rows in {out})")
-    print(f"{'qdisc':5} {'rate':>9} {'n':>2} " + " ".join(f"{h:>24}" for _, h in COLUMNS))
+    print(f"pytest exit {rc}, rows in {out}")
+    if rows:
+        print("error against the expectation, median [min, max] over runs, %")
+        print(f"{'qdisc':5} {'rate':>9} {'n':>2} " + " ".join(f"{h:>24}" for _, h in COLUMNS))
     for (qdisc, mbit), rs in sorted(by.items()):
         cells = []
         for key, _ in COLUMNS:
