@@ -89,6 +89,9 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
     before the window closed would make the window count idle time (a generator that started
     late, and the other one already finishing): that is an error, never a figure."""
     wait_for_traffic({k: counters[k] for k in (wait_on or counters)})
+    # every counter read once before the window: a reader's first call may pay for set-up
+    # (an import: 0.4 s in an emulated guest) that must not shift its first reading's time
+    _read_all(counters, 0.0)
     time.sleep(warmup)
     t0 = time.monotonic()
     readings = [_read_all(counters, t0)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 
 from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, nla, nlmsg
+from pyroute2.netlink.diag import AF_INET, AF_INET6, DiagSocket, MarshalDiag
 from pyroute2.netlink.nlsocket import NetlinkSocket
 
 from ..core import netns
@@ -65,8 +66,6 @@ def tcp_bytes_received(namespace: str, port: int | None = None) -> int:
     received in order, summed (tcp_info's tcpi_bytes_received, RFC 4898
     tcpEStatsAppHCThruOctetsReceived, read through inet_diag): the receiver's goodput counter,
     readable at any instant while flows run."""
-    from pyroute2.netlink.diag import AF_INET, AF_INET6, DiagSocket, MarshalDiag  # noqa: PLC0415
-
     # the socket is made inside the namespace (pyroute2 would open its own in the caller's)
     sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
                         NETLINK_SOCK_DIAG)
