@@ -41,12 +41,19 @@ def _label(record: dict, paths) -> str:
 
 
 def _panels(runs, sharey=True):
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.8 * len(runs) + 1.2, 3.6), sharey=sharey,
-                             squeeze=False)
+    """One panel per run, at most two side by side (four kernels make a 2 x 2 grid that is
+    still readable on a slide; a row of four was not)."""
+    ncols = min(len(runs), 2)
+    nrows = -(-len(runs) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 1.2, 3.4 * nrows),
+                             sharey=sharey, squeeze=False)
     fig.kernel_lab_points = []  # what was drawn, written beside the PNG for checking
-    for ax, run in zip(axes[0], runs):
+    axes = list(grid.flat)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
+    for ax, run in zip(axes, runs):
         ax.set_title(run.label, fontsize=9)
-    return fig, axes[0]
+    return fig, axes[:len(runs)]
 
 
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
@@ -89,7 +96,8 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
                                           for r in rates], fontsize=8)
         ax.set_xlabel(spec.get("xlabel", "configured rate"))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(spec.get("ylabel", "error (%)"))
+    for ax in axes[::2]:  # the left column
+        ax.set_ylabel(spec.get("ylabel", "error (%)"))
     lim = max(tol * 1.6, 1.0)
     axes[0].set_ylim(-lim, lim)
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
@@ -132,7 +140,8 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
         ax.set_xticks([j + width * (len(bars_) - 1) / 2 for j in range(len(groups))], groups,
                       fontsize=8, rotation=spec.get("rotate", 0))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(spec.get("ylabel", ""))
+    for ax in axes[::2]:
+        ax.set_ylabel(spec.get("ylabel", ""))
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
