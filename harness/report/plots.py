@@ -1,6 +1,8 @@
 """Plots that show a lab's finding (matplotlib, PNG), drawn from records as the lab's
-``slides.toml`` declares them; across kernels the same figure has one panel per kernel, side by
-side, on shared axes.
+``slides.toml`` declares them; across kernels the same figure has one panel per kernel, two
+side by side, on shared axes.  Every kind takes ``where`` (a path the records must have) and
+``unless`` (``{path, value}``: leave out the records where path equals value, e.g. another
+measurement that shares the series and rate).
 
 Kinds:
 
@@ -30,9 +32,11 @@ from .presentation import get, load  # noqa: E402
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
-def _records(run, lab: str, where: str | None) -> list[dict]:
+def _records(run, lab: str, spec: dict) -> list[dict]:
+    where, unless = spec.get("where"), spec.get("unless")
     return [r for r in run.records if r["lab"] == lab and r.get("verdict") != "skipped"
-            and (where is None or get(r, where) is not None)]
+            and (where is None or get(r, where) is not None)
+            and not (unless and get(r, unless["path"]) == unless["value"])]
 
 
 def _label(record: dict, paths) -> str:
@@ -57,7 +61,7 @@ def _panels(runs, sharey=True):
 
 
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    data = [(run, _records(run, lab, spec)) for run in runs]
     if not any(recs for _, recs in data):
         return None
     fig, axes = _panels(runs)
@@ -105,7 +109,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
 
 
 def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    data = [(run, _records(run, lab, spec)) for run in runs]
     if not any(recs for _, recs in data):
         return None
     fig, axes = _panels(runs)
@@ -147,7 +151,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
 
 
 def matrix(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec.get("where"))) for run in runs]
+    data = [(run, _records(run, lab, spec)) for run in runs]
     if not any(recs for _, recs in data):
         return None
     fig, axes = _panels(runs, sharey=False)

@@ -226,6 +226,19 @@ def _show(metric: Metric | None, v, iv: Summary | None = None) -> str:
     return f"{v * 100:.2f}" + (f" ± {iv.half_width * 100:.2f}" if pm else "") + " %"
 
 
+def _show_change(c: Change) -> str:
+    """Relative for a figure (+1.2 %), in points for an error or a share (+0.57 pts: an error
+    of 0.07 % that became 0.64 % is not "+820 %")."""
+    m = c.metric
+    if c.status != "measured" or m is None:
+        return ""
+    if m.absolute and m.key != "fragments_per_datagram":
+        return f"{(c.now - c.baseline) * 100:+.2f} pts"
+    if m.absolute:
+        return f"{c.now - c.baseline:+.2f}"
+    return "" if c.change is None else f"{c.change * 100:+.1f} %"
+
+
 def _threshold(m: Metric | None) -> str:
     if m is None:
         return "-"
@@ -237,7 +250,7 @@ def _threshold(m: Metric | None) -> str:
 def render(changes: list[Change], fmt: str = "github") -> str:
     rows = [[c.measurement, c.metric.key if c.metric else "(measurement)",
              _show(c.metric, c.baseline, c.base_interval), _show(c.metric, c.now, c.now_interval),
-             "" if c.change is None else f"{c.change * 100:+.1f} %", _threshold(c.metric),
+             _show_change(c), _threshold(c.metric),
              f"{c.metric.better} is better" if c.metric and c.metric.better != TWO_SIDED
              else (TWO_SIDED if c.metric else "-"), c.verdict] for c in changes]
     return tabulate(rows, headers=["measurement", "metric", "baseline", "now", "change",

@@ -106,3 +106,11 @@ def test_noise_under_repeats_is_not_a_regression_and_a_real_two_percent_drop_is(
 def test_a_baseline_without_intervals_still_compares(base):
     base.pop("intervals", None)  # saved before intervals existed
     assert all(c.verdict == "ok" for c in baseline.compare(RECORDS, base))
+
+
+def test_an_error_changes_by_points_not_by_percent(base):
+    now = copy.deepcopy(RECORDS)
+    now[0]["derived"]["goodput_error"] = 0.0064  # 0.20 % -> 0.64 %: +0.44 points, not +220 %
+    text = baseline.render(baseline.compare(now, base))
+    row = next(line for line in text.splitlines() if "goodput_error" in line)
+    assert "+0.44 pts" in row and "220" not in row
