@@ -130,7 +130,7 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
         receiver = dst.ns.name
         wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled,
                                 "received": lambda: tcp_bytes_received(receiver)},
-                               warmup, window, wait_on=["bytes"],
+                               warmup, window, wait_on=["bytes"], in_order={"received"},
                                running={generator.name: flow.running})
         result = flow.wait()
     except BaseException:

@@ -164,6 +164,7 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
         for port in flows:  # what each flow's receiver got, over the same window
             counters[f"received {port}"] = lambda p=port: tcp_bytes_received(pair.b.ns.name, p)
         windows = counter_windows(counters, warmup=2.0, window=3.0, wait_on=list(flows),
+                                  in_order={f"received {port}" for port in flows},
                                   running={f"port {p}": f.running for p, f in started.items()})
         results = {port: flow.wait() for port, flow in started.items()}
     finally:
