@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.checkpoint import checkpoint
-from ..net.diag import tcp_bytes_received
+from ..net.diag import tcp_receiver
 from .counters import CounterWindow, counter_windows
 from .expect import error, expected_goodput
 
@@ -127,11 +127,11 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
     flow = generator.start(src, dst, seconds, **traffic_kwargs)
     try:
         checkpoint("traffic-running")
-        receiver = dst.ns.name
-        wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled,
-                                "received": lambda: tcp_bytes_received(receiver)},
-                               warmup, window, wait_on=["bytes"], in_order={"received"},
-                               running={generator.name: flow.running})
+        with tcp_receiver(dst.ns.name) as received:
+            wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled,
+                                    "received": received},
+                                   warmup, window, wait_on=["bytes"], in_order={"received"},
+                                   running={generator.name: flow.running})
         result = flow.wait()
     except BaseException:
         flow.stop()

@@ -10,6 +10,7 @@ they become visible, so a lab can tell the machine's losses from the tunnel's.
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 
 from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, nla, nlmsg
 from pyroute2.netlink.diag import AF_INET, AF_INET6, DiagSocket, MarshalDiag
@@ -42,12 +43,22 @@ class packet_diag_msg(nlmsg):
                                           "drops"))
 
 
-def packet_socket_drops(namespace: str) -> int:
-    """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
+@contextmanager
+def _sock_diag(namespace: str):
+    """A sock_diag netlink socket made inside ``namespace`` (pyroute2 would open its own in the
+    caller's), closed on exit."""
     sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
                         NETLINK_SOCK_DIAG)
     diag = NetlinkSocket(family=NETLINK_SOCK_DIAG, use_socket=sock)
     try:
+        yield diag
+    finally:
+        diag.close()
+
+
+def packet_socket_drops(namespace: str) -> int:
+    """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
+    with _sock_diag(namespace) as diag:
         diag.marshal.msg_map[SOCK_DIAG_BY_FAMILY] = packet_diag_msg
         req = packet_diag_req()
         req["sdiag_family"], req["pdiag_show"] = socket.AF_PACKET, PACKET_SHOW_MEMINFO
@@ -57,27 +68,30 @@ def packet_socket_drops(namespace: str) -> int:
             mem = msg.get_attr("PACKET_DIAG_MEMINFO")
             total += mem["drops"] if mem else 0
         return total
-    finally:
-        diag.close()
 
 
-def tcp_bytes_received(namespace: str, port: int | None = None) -> int:
-    """Payload bytes the TCP sockets of ``namespace`` (those on local ``port`` if given) have
-    received in order, summed (tcp_info's tcpi_bytes_received, RFC 4898
-    tcpEStatsAppHCThruOctetsReceived, read through inet_diag): the receiver's goodput counter,
-    readable at any instant while flows run."""
-    # the socket is made inside the namespace (pyroute2 would open its own in the caller's)
-    sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
-                        NETLINK_SOCK_DIAG)
-    diag = NetlinkSocket(family=NETLINK_SOCK_DIAG, use_socket=sock)
-    try:
+@contextmanager
+def tcp_receiver(namespace: str):
+    """Payload bytes the TCP sockets of ``namespace`` have received in order, summed
+    (tcp_info's tcpi_bytes_received, RFC 4898 tcpEStatsAppHCThruOctetsReceived, read through
+    inet_diag): the receiver's goodput counter, readable at any instant while flows run.
+
+        with tcp_receiver(ns.name) as received:
+            received()          # all sockets
+            received(5201)      # those on local port 5201
+
+    One socket serves every reading (a counting window reads it every 50 ms)."""
+    with _sock_diag(namespace) as diag:
         diag.set_marshal(MarshalDiag())
-        total = 0
-        for family in (AF_INET, AF_INET6):
-            for msg in DiagSocket.get_sock_stats(diag, family=family, extensions=INET_DIAG_INFO_EXT):
-                info = msg.get_attr("INET_DIAG_INFO")
-                if info and (port is None or msg["idiag_sport"] == port):
-                    total += info["tcpi_bytes_received"]
-        return total
-    finally:
-        diag.close()
+
+        def received(port: int | None = None) -> int:
+            total = 0
+            for family in (AF_INET, AF_INET6):
+                for msg in DiagSocket.get_sock_stats(diag, family=family,
+                                                     extensions=INET_DIAG_INFO_EXT):
+                    info = msg.get_attr("INET_DIAG_INFO")
+                    if info and (port is None or msg["idiag_sport"] == port):
+                        total += info["tcpi_bytes_received"]
+            return total
+
+        yield received

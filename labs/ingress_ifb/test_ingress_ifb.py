@@ -16,7 +16,7 @@ from harness.core.units import parse_rate
 from harness.measure.counters import counter_windows, settled
 from harness.measure.expect import error, expected_goodput
 from harness.measure.shaping import SENDER_LIMITED, judge_shaping, shaped_run
-from harness.net.diag import tcp_bytes_received
+from harness.net.diag import tcp_receiver
 from harness.net.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
                             egress_redirect, htb_classes, ingress_redirect, mirred_stats,
                             qdisc_drops)
@@ -161,11 +161,13 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
     try:
         counters = {p: shapers[m].counter for p, (m, _) in flows.items()}
         counters["throttled"] = shapers[0x30].throttled
-        for port in flows:  # what each flow's receiver got, over the same window
-            counters[f"received {port}"] = lambda p=port: tcp_bytes_received(pair.b.ns.name, p)
-        windows = counter_windows(counters, warmup=2.0, window=3.0, wait_on=list(flows),
-                                  in_order={f"received {port}" for port in flows},
-                                  running={f"port {p}": f.running for p, f in started.items()})
+        with tcp_receiver(pair.b.ns.name) as received:
+            for port in flows:  # what each flow's receiver got, over the same window
+                counters[f"received {port}"] = lambda p=port: received(p)
+            windows = counter_windows(counters, warmup=2.0, window=3.0, wait_on=list(flows),
+                                      in_order={f"received {port}" for port in flows},
+                                      running={f"port {p}": f.running
+                                               for p, f in started.items()})
         results = {port: flow.wait() for port, flow in started.items()}
     finally:
         for flow in started.values():

@@ -45,30 +45,31 @@ def test_tcp_transfer_reports_what_arrived(pair):
 
 
 def test_the_receivers_byte_counter_counts_what_the_socket_received(pair):
-    """harness.net.diag.tcp_bytes_received (steady-state goodput is read from it) counts the
-    payload a connection received, exactly, on its port and nowhere else."""
+    """harness.net.diag.tcp_receiver (steady-state goodput is read from it) counts the payload
+    a connection received, exactly, on its port and nowhere else, reading after reading."""
     import socket
     import threading
 
     from harness.core import netns
-    from harness.net.diag import tcp_bytes_received
+    from harness.net.diag import tcp_receiver
 
     port, nbytes = 5298, 3 << 20
     server = netns.run_in(pair.b.ns.name, socket.create_server, (pair.b.ip4, port))
     client = netns.run_in(pair.a.ns.name, socket.create_connection, (pair.b.ip4, port), 5)
     conn, _ = server.accept()
     try:
-        assert tcp_bytes_received(pair.b.ns.name, port) == 0
-        sender = threading.Thread(target=client.sendall, args=(b"k" * nbytes,))
-        sender.start()
-        got = 0
-        conn.settimeout(5)
-        while got < nbytes:
-            got += len(conn.recv(1 << 20))
-        sender.join()
-        assert tcp_bytes_received(pair.b.ns.name, port) == nbytes
-        assert tcp_bytes_received(pair.b.ns.name, port + 1) == 0
-        assert tcp_bytes_received(pair.a.ns.name) == 0  # the sender received nothing
+        with tcp_receiver(pair.b.ns.name) as received, tcp_receiver(pair.a.ns.name) as sender_side:
+            assert received(port) == 0
+            sender = threading.Thread(target=client.sendall, args=(b"k" * nbytes,))
+            sender.start()
+            got = 0
+            conn.settimeout(5)
+            while got < nbytes:
+                got += len(conn.recv(1 << 20))
+            sender.join()
+            assert received(port) == nbytes
+            assert received(port + 1) == 0
+            assert sender_side() == 0  # the sender received nothing
     finally:
         for s in (client, conn, server):
             s.close()
