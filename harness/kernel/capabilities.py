@@ -7,7 +7,10 @@ Three sources, strongest last:
 3. a probe: create the object in a scratch namespace and see whether the kernel knows the kind.
 
 A lab asks ``kernel.require("gre")``; a missing feature raises :class:`KernelLacks` naming the
-CONFIG option, which the pytest plugin turns into a skip.  Everything else that goes wrong here
+CONFIG option, which the pytest plugin turns into a skip.  A feature the config claims (=y, or
+=m and loaded) that the probe does not find is no skip: that kernel is broken, and
+:class:`KernelBroken` fails the test naming the option and the probe (and, not being a
+KernelLacks, the test is never a candidate to run "elsewhere").  Everything else that goes wrong here
 (a probe that breaks, a module that exists but does not load, loading not allowed) is a
 HarnessError: the test fails with that cause, it is never skipped.
 """
@@ -21,7 +24,7 @@ from ..core.errors import HarnessError
 from .config import BUILTIN, MISSING, MODULE, config_state, read_config
 from .features import FEATURES, Feature
 from .modules import ModuleLoader, module_loaded
-from .probes import probe
+from .probes import NAMESPACE_FREE_PROBES, probe
 
 
 @dataclass
@@ -44,6 +47,27 @@ class KernelLacks(HarnessError):
         if capability.how and capability.how not in (MISSING, "unknown"):
             msg += f": {capability.how}"
         super().__init__(msg)
+
+
+class KernelBroken(HarnessError):
+    """The config claims a feature (=y or =m) but the probe finds nothing: a broken kernel, a
+    failure of the test (never a skip)."""
+
+    def __init__(self, capability: Capability):
+        self.capability = capability
+        feature = capability.feature
+        super().__init__(
+            f"kernel claims {feature.config}={'y' if capability.config == BUILTIN else 'm'} "
+            f"({feature.describe or feature.name}) but {PROBE_SAYS[feature.kind]} "
+            f"{feature.probe_arg!r} is not known to it: the kernel is broken, not lacking")
+
+
+#: what the probe of each kind of feature asks the kernel (for KernelBroken's message)
+PROBE_SAYS = {"link": "the probe that creates a link of kind", "qdisc": "the probe that adds qdisc",
+              "filter": "the probe that adds classifier", "action": "the probe that adds action",
+              "genl": "the probe that binds generic netlink family",
+              "chardev": "the probe that opens", "cgroup": "/proc/cgroups says controller",
+              "sock_diag": "the probe that dumps sock_diag family"}
 
 
 @dataclass
@@ -91,7 +115,7 @@ class Kernel:
         if state == MODULE and feature.module:
             how = self._load_module(feature)
         available = None
-        if self.probe_namespace is not None or feature.kind in ("chardev", "genl", "cgroup"):
+        if self.probe_namespace is not None or feature.kind in NAMESPACE_FREE_PROBES:
             available = probe(feature, self.probe_namespace)
             if available and state == MISSING:
                 how = "present (probe), not in config"
@@ -111,8 +135,11 @@ class Kernel:
     def require(self, *names: str) -> None:
         for name in names:
             cap = self.capability(name)
-            if not cap.available:
-                raise KernelLacks(cap)
+            if cap.available:
+                continue
+            if cap.available is False and cap.config in (BUILTIN, MODULE):
+                raise KernelBroken(cap)
+            raise KernelLacks(cap)
 
     def table(self, names=None) -> list[Capability]:
         """Every feature's capability; a feature whose check fails shows the error."""

@@ -16,7 +16,7 @@ class Feature:
     name: str
     config: str
     module: str | None
-    kind: str  # link | qdisc | filter | action | genl | chardev | cgroup
+    kind: str  # link | qdisc | filter | action | genl | chardev | cgroup | sock_diag
     probe_arg: str = ""
     params: tuple = ()
     describe: str = ""
@@ -31,11 +31,22 @@ BASE_CONFIG = ["CONFIG_NET_NS", "CONFIG_INET", "CONFIG_IPV6", "CONFIG_PACKET", "
 #: options an option "depends on" (rather than selects): merged into a config without them,
 #: ``make olddefconfig`` switches the option off again, so the fragment lists them first
 DEPENDS = {"CONFIG_NET_IPGRE": ["CONFIG_NET_IPGRE_DEMUX"],
+           "CONFIG_INET_TCP_DIAG": ["CONFIG_INET_DIAG"],
            "CONFIG_NF_TABLES": ["CONFIG_NETFILTER"],
            "CONFIG_VETH": ["CONFIG_NETDEVICES", "CONFIG_NET_CORE"],
            "CONFIG_CGROUP_NET_CLASSID": ["CONFIG_CGROUPS"]}
 
+#: facilities the harness itself reads in every lab that measures (not a lab's recipe): the
+#: receiver's TCP byte counter (inet_diag's tcp_info, harness.net.diag.tcp_receiver) and the
+#: packet sockets' drops (packet_diag).  Each is a feature below: in the fragment, in ``caps``,
+#: probed, and required by the ``kernel`` fixture before any test runs.
+HARNESS_FEATURES = ("tcp_diag", "packet_diag")
+
 FEATURES = {f.name: f for f in [
+    Feature("tcp_diag", "CONFIG_INET_TCP_DIAG", "tcp_diag", "sock_diag", "tcp",
+            describe="TCP sockets over inet_diag (CONFIG_INET_DIAG): the receiver's byte counter"),
+    Feature("packet_diag", "CONFIG_PACKET_DIAG", "af_packet_diag", "sock_diag", "packet",
+            describe="packet sockets over sock_diag (a userspace switch's drops)"),
     Feature("veth", "CONFIG_VETH", "veth", "link", "veth", describe="veth pairs"),
     Feature("ifb", "CONFIG_IFB", "ifb", "link", "ifb", ("numifbs=1",), "intermediate functional block"),
     Feature("bridge", "CONFIG_BRIDGE", "bridge", "link", "bridge", describe="Linux bridge"),

@@ -9,6 +9,7 @@ they become visible, so a lab can tell the machine's losses from the tunnel's.
 
 from __future__ import annotations
 
+import errno
 import socket
 from contextlib import contextmanager
 
@@ -17,6 +18,8 @@ from pyroute2.netlink.diag import AF_INET, AF_INET6, DiagSocket, MarshalDiag
 from pyroute2.netlink.nlsocket import NetlinkSocket
 
 from ..core import netns
+from ..core.errors import HarnessError
+from ..kernel.probes import sock_diag_error
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -56,8 +59,22 @@ def _sock_diag(namespace: str):
         diag.close()
 
 
+def _require_dump(namespace: str, family: int, protocol: int, what: str) -> None:
+    """HarnessError, with the kernel's answer, unless its sock_diag dumps ``family``."""
+    sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
+                        NETLINK_SOCK_DIAG)
+    try:
+        code = sock_diag_error(family, protocol, sock)
+    finally:
+        sock.close()
+    if code:
+        raise HarnessError(f"cannot read {what}: the kernel's sock_diag answered "
+                           f"{errno.errorcode.get(code, code)} in namespace {namespace}")
+
+
 def packet_socket_drops(namespace: str) -> int:
     """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
+    _require_dump(namespace, socket.AF_PACKET, 0, "packet sockets' drops (CONFIG_PACKET_DIAG)")
     with _sock_diag(namespace) as diag:
         diag.marshal.msg_map[SOCK_DIAG_BY_FAMILY] = packet_diag_msg
         req = packet_diag_req()
@@ -80,7 +97,10 @@ def tcp_receiver(namespace: str):
             received()          # all sockets
             received(5201)      # those on local port 5201
 
-    One socket serves every reading (a counting window reads it every 50 ms)."""
+    One socket serves every reading (a counting window reads it every 50 ms).  A kernel that
+    cannot answer (no inet_diag for TCP) fails here, before any flow starts, with its cause."""
+    _require_dump(namespace, socket.AF_INET, socket.IPPROTO_TCP,
+                  "the receiver's TCP byte counter (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)")
     with _sock_diag(namespace) as diag:
         diag.set_marshal(MarshalDiag())
 

@@ -25,6 +25,7 @@ import pytest
 
 from ..core.errors import HarnessError
 from ..kernel.capabilities import Kernel
+from ..kernel.features import HARNESS_FEATURES
 from ..kernel.config import config_digest, read_config
 from ..kernel.modules import ModuleLoader
 from ..net import sweeper
@@ -98,6 +99,7 @@ def kernel(request, run):
     """
     loader = ModuleLoader(allowed=IN_GUEST or request.config.getoption("modprobe"))
     k = Kernel(probe_namespace=run.scratch_namespace("probe"), modules=loader)
+    k.require(*HARNESS_FEATURES)  # what the harness itself reads (sock_diag): skip or fail here
     yield k
     st = session_state(request.config)
     stays = loader.remove_leftovers()

@@ -16,7 +16,7 @@ import io
 
 import pytest
 
-from ..kernel.features import BASE_CONFIG, DEPENDS, FEATURES
+from ..kernel.features import BASE_CONFIG, DEPENDS, FEATURES, HARNESS_FEATURES
 from .fixtures import FIXTURE_FEATURES
 from .recording import lab_of
 
@@ -64,6 +64,8 @@ def fragment(lab_paths: list[str]) -> str:
         return [line for dep in DEPENDS.get(opt, []) for line in option(dep)] + [f"{opt}=y"]
 
     lines += [line for opt in BASE_CONFIG for line in option(opt)]
+    lines.append("# the harness itself (sock_diag: the receiver's byte counter, packet-socket drops)")
+    lines += [line for name in HARNESS_FEATURES for line in option(FEATURES[name].config)]
     for title, table in (("needed", c.required), ("used when present", c.used)):
         options = {}
         for name, labs in table.items():

@@ -131,3 +131,53 @@ def test_kernel_lacks_is_raised_only_by_the_capability_check():
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "KernelLacks":
                     offenders.append(os.path.relpath(path, HARNESS))
     assert set(offenders) == {os.path.join("kernel", "capabilities.py")}
+
+
+def test_a_feature_the_config_claims_but_the_probe_misses_fails_and_is_no_skip(monkeypatch):
+    """Old code: config =y and a probe that finds nothing raised KernelLacks (a skip, then run
+    "elsewhere" by kernel-lab lab and reported green).  A kernel that claims what it lacks is
+    broken: KernelBroken, which is no KernelLacks, names the option and the probe."""
+    monkeypatch.setattr(capabilities, "probe", lambda feature, ns: False)
+    k = kernel_with({"CONFIG_NET_SCH_HTB": "y"})
+    k.probe_namespace = "kl0000-probe"
+    with pytest.raises(capabilities.KernelBroken,
+                       match=r"claims CONFIG_NET_SCH_HTB=y .* probe that adds qdisc 'htb'") as e:
+        k.require("htb")
+    assert not isinstance(e.value, KernelLacks)
+    # a feature the config leaves out, and the probe misses too, is still a plain skip
+    with pytest.raises(KernelLacks):
+        k.require("netem")
+
+
+def test_the_harness_own_facilities_are_features_in_the_fragment():
+    """Old code: the receiver's counter read inet_diag and ovs_gre packet_diag, yet neither was a
+    feature: a tree built from `kernel-lab kconfig` lacked them and every shaping test failed
+    with "run them longer".  Each is a feature, probed, required by the kernel fixture, and in
+    the fragment with what it depends on."""
+    from harness.kernel.features import HARNESS_FEATURES
+    from harness.plugin.kconfig import fragment
+
+    assert {FEATURES[n].config for n in HARNESS_FEATURES} == {"CONFIG_INET_TCP_DIAG",
+                                                              "CONFIG_PACKET_DIAG"}
+    text = fragment([os.path.join(os.path.dirname(HARNESS), "labs", "_example")])
+    for opt in ("CONFIG_INET_DIAG=y", "CONFIG_INET_TCP_DIAG=y", "CONFIG_PACKET_DIAG=y"):
+        assert opt in text.splitlines()
+    fixtures = open(os.path.join(HARNESS, "plugin", "fixtures.py")).read()
+    assert "k.require(*HARNESS_FEATURES)" in fixtures
+
+
+def test_sock_diag_probe_reads_the_error_a_dump_ends_with():
+    """pyroute2 0.9.7 drops the error in a dump's NLMSG_DONE: the probe reads the raw answer.
+    This kernel has TCP and packet diag but no raw-socket diag (CONFIG_INET_RAW_DIAG) and no
+    AF_XDP diag: both must read as absent (ENOENT), the two present ones as answering."""
+    import socket
+
+    from harness.kernel.config import read_config
+    config, _ = read_config()
+    assert probes.sock_diag_error(socket.AF_INET, socket.IPPROTO_TCP) == 0
+    assert probes.sock_diag_error(socket.AF_PACKET, 0) == 0
+    assert probes.probe(FEATURES["tcp_diag"], None) is True
+    if config.get("CONFIG_INET_RAW_DIAG") is None:
+        assert probes.sock_diag_error(socket.AF_INET, socket.IPPROTO_RAW) == errno.ENOENT
+    if config.get("CONFIG_XDP_SOCKETS_DIAG") is None:
+        assert probes.sock_diag_error(44, 0) == errno.ENOENT
