@@ -190,7 +190,8 @@ def cmd_nightly(args) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     return nightly(kernels, lab_paths(labs), os.path.abspath(args.results), args.baseline,
                    save_baseline=args.save_baseline, vm_timeout=args.vm_timeout, extra=extra,
-                   run_id=args.run_id, jobs=args.jobs, shard_spec=args.shard)
+                   run_id=args.run_id, jobs=args.jobs, shard_spec=args.shard,
+                   expect_skip=_specs(args.expect_skip))
 
 
 def cmd_merge(args) -> int:
@@ -201,7 +202,11 @@ def cmd_merge(args) -> int:
         raise HarnessError("--save-baseline needs --baseline NAME")
     sources = [resolve_run(args.results, r) for r in args.runs]
     return merge(sources, os.path.abspath(args.results), args.into, args.baseline,
-                 args.save_baseline)
+                 args.save_baseline, expect_skip=_specs(args.expect_skip))
+
+
+def _specs(text: str | None) -> list[str]:
+    return [k.strip() for k in (text or "").split(",") if k.strip()]
 
 
 def cmd_export(args) -> int:
@@ -355,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     ni.add_argument("--shard", metavar="I/N",
                     help="only this machine's share of the cells; join with kernel-lab merge")
     ni.add_argument("--run-id", help="the run folder's name (default: <time>-nightly)")
+    ni.add_argument("--expect-skip", metavar="KERNELS",
+                    help="kernels (as named in --kernels) known to skip every test: their "
+                         "ALL SKIPPED does not fail the night")
     ni.add_argument("pytest_args", nargs=argparse.REMAINDER,
                     help="after --: passed to every session (e.g. -- -k accurate)")
     ni.set_defaults(func=cmd_nightly)
@@ -374,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--baseline", help="compare each kernel with its own baseline NAME")
     mg.add_argument("--save-baseline", action="store_true",
                     help="keep each kernel that passed as its baseline NAME")
+    mg.add_argument("--expect-skip", metavar="KERNELS",
+                    help="kernels known to skip every test (their ALL SKIPPED is no failure)")
     mg.set_defaults(func=cmd_merge)
     ex = sub.add_parser("export", help="a run as JUnit (one suite per kernel), KTAP or KCIDB")
     ex.add_argument("run", nargs="?", help="run id or folder (default: latest)")

@@ -30,6 +30,7 @@ from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..results.cellfiles import CELL_FILE, CELL_LOG, junit_outcomes
+from ..results.baseline import failed_attempts
 from ..results.records import CONDITIONS_ENV, load_records
 from ..vm.boot import GUEST_CPUS
 from ..vm.kernels import RUNNING, KernelUnderTest, resolve
@@ -201,7 +202,9 @@ class KernelResult:
     errors: list = field(default_factory=list)  # a cell could not be fetched, booted or run
     rcs: list = field(default_factory=list)
     regressions: list = field(default_factory=list)
+    flaky_changes: list = field(default_factory=list)
     baseline_note: str = ""
+    skip_expected: bool = False  # the user named this kernel knowing every test would skip
 
     @property
     def error(self) -> str:
@@ -229,13 +232,34 @@ class KernelResult:
         return sum(len(r.get("kernel_log", {}).get("splats", [])) for r in self.records)
 
     @property
+    def flaky(self) -> list[str]:
+        """``lab::name: test attempt N failed: reason`` for each measurement that passed only
+        on retry (its failed attempt's record is in the cell folder)."""
+        return [f"{k}: {v}" for k, v in sorted(failed_attempts(self.records).items())]
+
+    @property
     def verdict(self) -> str:
+        """INFRA (a cell could not run), FAIL (a failed test, splat, regression or non-zero
+        exit), NOTHING RAN (no test ran at all), ALL SKIPPED (every test skipped: nothing was
+        verified; ``ALL SKIPPED (expected)`` when the user said this kernel would skip), FLAKY
+        (passed, but only on retry), else PASS.  All but PASS, FLAKY and an expected skip
+        fail the night."""
         if self.errors:
             return "INFRA"
-        if (self.counts["failed"] or self.splats or self.regressions
-                or any(rc != 0 for rc in self.rcs)):
+        n = self.counts
+        if n["failed"] or self.splats or self.regressions or any(rc != 0 for rc in self.rcs):
             return "FAIL"
+        if n["passed"] == 0 and n["skipped"] == 0:
+            return "NOTHING RAN"
+        if n["passed"] == 0:
+            return "ALL SKIPPED (expected)" if self.skip_expected else "ALL SKIPPED"
+        if self.flaky:
+            return "FLAKY"
         return "PASS"
+
+    @property
+    def failed_night(self) -> bool:
+        return self.verdict in ("FAIL", "NOTHING RAN", "ALL SKIPPED")
 
     @property
     def label(self) -> str:
@@ -274,5 +298,7 @@ def summary_table(kernels: list[KernelResult]) -> str:
         n = k.counts
         rows.append([k.label, n["passed"], n["failed"], n["skipped"], k.splats,
                      k.baseline_note or "-", k.verdict + (f" ({k.error})" if k.errors else "")])
-    return tabulate(rows, headers=["kernel", "passed", "failed", "skipped", "kernel splats",
-                                   "baseline", "verdict"], tablefmt="github")
+    table = tabulate(rows, headers=["kernel", "passed", "failed", "skipped", "kernel splats",
+                                    "baseline", "verdict"], tablefmt="github")
+    flaky = [f"FLAKY on {k.label}: {line}" for k in kernels for line in k.flaky]
+    return "\n".join([table, *flaky])

@@ -23,7 +23,7 @@ from .nightly import finish
 
 
 def merge(sources: list[str], results: str, into: str, baseline_name: str | None = None,
-          save_baseline: bool = False) -> int:
+          save_baseline: bool = False, expect_skip: list[str] | None = None) -> int:
     run_dir = os.path.join(results, into)
     if os.path.exists(run_dir):
         raise HarnessError(f"{run_dir} exists already: merge into a new run")
@@ -58,4 +58,5 @@ def merge(sources: list[str], results: str, into: str, baseline_name: str | None
                                 "cells": p["cells"]} for s, p in zip(sources, plans)]},
                   f, indent=1)
     # every cell of the matrix is expected: one no shard planned means a shard is missing
-    return finish(run_dir, results, kernels, plans[0]["all"], baseline_name, save_baseline)
+    return finish(run_dir, results, kernels, plans[0]["all"], baseline_name, save_baseline,
+                  expect_skip)

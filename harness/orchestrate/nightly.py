@@ -11,8 +11,11 @@ write into one run folder, ``results/<id>-nightly/<lab>/<release>/``.  Afterward
 (:func:`finish`, also what ``kernel-lab merge`` does with shards' folders): each kernel compared
 with its own baseline (``results/baselines/NAME@<kernel>.json``), a report across the kernels,
 JUnit with one suite per kernel, KTAP and KCIDB, and a one-screen summary.  Exit code: 0 when
-every kernel passed and nothing regressed, 1 on a failed test, a kernel splat or a regression,
-2 when a cell could not be fetched, booted or run (infrastructure, not the kernel under test).
+every kernel passed (or was FLAKY: passed on retry, listed with its failed attempt) and nothing
+regressed, 1 on a failed test, a kernel splat, a regression, a kernel where no test ran, or one
+where every test skipped (unless named with ``--expect-skip``), 2 when a cell could not be
+fetched, booted or run or a baseline cannot be read (infrastructure, not the kernel under
+test).  A kernel without a baseline says "no baseline".
 """
 
 from __future__ import annotations
@@ -51,17 +54,25 @@ def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: st
 
 
 def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None:
-    """Compare the kernel with its own baseline ``name`` (and keep this run as it, if asked)."""
+    """Compare the kernel with its own baseline ``name`` (and keep this run as it, if asked).
+    No baseline yet says so ("no baseline", never "no regression"); a baseline that cannot be
+    read is an infrastructure error of the kernel, and is never overwritten."""
     if k.kernel is None:
         return
     stored = f"{name}@{k.kernel.key}"
     try:
         changes = baseline.compare(k.records, baseline.load(results, stored))
+    except baseline.NoBaseline:
+        k.baseline_note = "no baseline"
+    except HarnessError as exc:
+        k.baseline_note = "baseline unreadable"
+        k.errors.append(f"baseline: {exc}")
+        return
+    else:
         k.regressions = baseline.regressions(changes)
+        k.flaky_changes = [c for c in changes if c.flaky]
         k.baseline_note = (f"{len(k.regressions)} regression(s)" if k.regressions
                            else f"no regression ({len(changes)} figures)")
-    except HarnessError:
-        k.baseline_note = "no baseline yet"
     if save and k.verdict == "PASS":
         baseline.save(k.records, results, stored, source=",".join(k.folders))
         k.baseline_note += "; saved as the new baseline"
@@ -69,10 +80,11 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
 
 def finish(run_dir: str, results: str, order: list[str] | None = None,
            expected: list[str] | None = None, baseline_name: str | None = None,
-           save_baseline: bool = False) -> int:
+           save_baseline: bool = False, expect_skip: list[str] | None = None) -> int:
     """Verdicts, baselines, report, exports and summary of a run of cells; the exit code.
     ``expected``: cell ids that should have run (one that did not is infrastructure); by
-    default the cells of the run's plan.json."""
+    default the cells of the run's plan.json.  ``expect_skip``: kernel specs the user knows
+    will skip every test (their ALL SKIPPED does not fail the night)."""
     cells = read_cells(run_dir)
     if expected is None:
         plan = read_plan(run_dir)
@@ -88,6 +100,8 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
                 k = KernelResult(spec)
                 kernels.append(k)
             k.errors.append(f"{lab}: the cell did not run")
+    for k in kernels:
+        k.skip_expected = k.spec in (expect_skip or [])
     if baseline_name:
         for k in kernels:
             if not k.errors:
@@ -102,19 +116,21 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
     with open(os.path.join(run_dir, "nightly.json"), "w") as f:
         json.dump([{"spec": k.spec, "kernel": k.kernel.as_record() if k.kernel else None,
                     "folders": k.folders, "rcs": k.rcs, "error": k.error, "counts": k.per_lab,
-                    "splats": k.splats, "baseline": k.baseline_note, "verdict": k.verdict}
+                    "splats": k.splats, "baseline": k.baseline_note, "flaky": k.flaky,
+                    "verdict": k.verdict}
                    for k in kernels], f, indent=1)
     print("\n" + text)
     print(f"kernel-lab: {run_dir} (report.md, report.html, nightly.md, junit.xml, "
           "results.ktap, kcidb.json)")
     if not kernels or any(k.verdict == "INFRA" for k in kernels):
         return EXIT_INFRA
-    return EXIT_FAILED if any(k.verdict == "FAIL" for k in kernels) else EXIT_OK
+    return EXIT_FAILED if any(k.failed_night for k in kernels) else EXIT_OK
 
 
 def nightly(kernels: list[str], lab_paths: list[str], results: str, baseline_name: str | None,
             save_baseline: bool = False, vm_timeout: float = 3600.0, extra: list[str] | None = None,
-            run_id: str | None = None, jobs: int = 1, shard_spec: str | None = None) -> int:
+            run_id: str | None = None, jobs: int = 1, shard_spec: str | None = None,
+            expect_skip: list[str] | None = None) -> int:
     run_id = run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-nightly"
     if shard_spec:
         parse_shard(shard_spec)
@@ -127,4 +143,4 @@ def nightly(kernels: list[str], lab_paths: list[str], results: str, baseline_nam
         cells = cells_of(kernels, labs)
         expected = [c.id for c in (shard(cells, *parse_shard(shard_spec)) if shard_spec
                                    else cells)]
-    return finish(run_dir, results, kernels, expected, baseline_name, save_baseline)
+    return finish(run_dir, results, kernels, expected, baseline_name, save_baseline, expect_skip)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import statistics
 from dataclasses import dataclass
 
@@ -107,9 +108,17 @@ def _interval(data: dict | None) -> Summary | None:
     return Summary(data["n"], data["mean"], data["ci95_half_width"], data.get("stdev"))
 
 
+class NoBaseline(HarnessError):
+    """No baseline of that name was ever saved (a first night): not an error, never a pass
+    either.  Any other HarnessError of :func:`load` (unreadable, corrupt) is infrastructure."""
+
+
+BASELINE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@+-]*")
+
+
 def baseline_path(results_root: str, name: str) -> str:
-    if not name or "/" in name or name.startswith("."):
-        raise HarnessError(f"bad baseline name {name!r}")
+    if not name or not BASELINE_NAME.fullmatch(name) or ".." in name:
+        raise HarnessError(f"bad baseline name {name!r}: letters, digits and _ . : @ + - only")
     return os.path.join(results_root, "baselines", f"{name}.json")
 
 
@@ -132,14 +141,16 @@ def load(results_root: str, name: str) -> dict:
     try:
         with open(path) as f:
             data = json.load(f)
-        if "figures" not in data:
+        if not isinstance(data, dict) or not isinstance(data.get("figures"), dict):
             raise ValueError("no figures")
         return data
     except FileNotFoundError:
-        raise HarnessError(f"no baseline {name!r} ({path}); save one with "
+        raise NoBaseline(f"no baseline {name!r} ({path}); save one with "
                            "`kernel-lab baseline save RUN --name NAME`") from None
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise HarnessError(f"baseline file {path} is not a kernel-lab baseline: {exc}") from None
+    except OSError as exc:
+        raise HarnessError(f"baseline file {path} cannot be read: {exc}") from None
 
 
 @dataclass
@@ -152,6 +163,7 @@ class Change:
     allowed: bool = False  # the user said a missing measurement is not a regression
     base_interval: Summary | None = None  # mean +- 95 % CI, with repeats on that side
     now_interval: Summary | None = None
+    flaky: str = ""  # the failed attempt(s) of a measurement that passed on retry
 
     @property
     def within_noise(self) -> bool:
@@ -168,6 +180,11 @@ class Change:
 
     @property
     def verdict(self) -> str:
+        """The judgement; a figure that passed only on retry reads ``FLAKY: ...`` before it."""
+        return f"FLAKY: {self.judged}" if self.flaky else self.judged
+
+    @property
+    def judged(self) -> str:
         if self.status != "measured":
             return self.status if self.allowed else f"REGRESSION ({self.status})"
         m = self.metric
@@ -183,7 +200,7 @@ class Change:
 
     @property
     def regression(self) -> bool:
-        return self.verdict.startswith("REGRESSION")
+        return self.judged.startswith("REGRESSION")
 
 
 def compare(records: list[dict], baseline: dict, allow_missing: bool = False) -> list[Change]:
@@ -192,6 +209,7 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
     verdicts: dict[str, set] = {}
     for r in records:
         verdicts.setdefault(key_of(r), set()).add(r.get("verdict"))
+    retried = failed_attempts(records)
     out = []
     for meas, base in sorted(baseline["figures"].items()):
         if meas not in now:
@@ -211,7 +229,24 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
                 # repeated: the figure is the mean its interval is centred on
                 out.append(Change(meas, BY_KEY[key], biv.mean if biv else bval,
                                   niv.mean if niv else nval, base_interval=biv, now_interval=niv))
+    for c in out:
+        if "flaky" in verdicts.get(c.measurement, ()):
+            c.flaky = retried.get(c.measurement) or "failed before it passed on retry"
     return out
+
+
+def failed_attempts(records: list[dict]) -> dict[str, str]:
+    """{"lab::name": "test id attempt 1 failed: reason; ..."}: the failed attempts of each
+    measurement that passed on a later attempt (verdict ``flaky``)."""
+    flaky = {(r["lab"], r["test_id"], r.get("measurement", 0)) for r in records
+             if r.get("verdict") == "flaky"}
+    out: dict[str, list[str]] = {}
+    for r in sorted(records, key=lambda r: r.get("attempt", 1)):
+        if (r["lab"], r["test_id"], r.get("measurement", 0)) in flaky and r.get("verdict") == "failed":
+            out.setdefault(key_of(r), []).append(
+                f"{r['test_id']} attempt {r.get('attempt', 1)} failed: "
+                f"{(r.get('reason') or 'no reason recorded')[:200]}")
+    return {k: "; ".join(v) for k, v in out.items()}
 
 
 def _show(metric: Metric | None, v, iv: Summary | None = None) -> str:
@@ -253,8 +288,19 @@ def render(changes: list[Change], fmt: str = "github") -> str:
              _show_change(c), _threshold(c.metric),
              f"{c.metric.better} is better" if c.metric and c.metric.better != TWO_SIDED
              else (TWO_SIDED if c.metric else "-"), c.verdict] for c in changes]
-    return tabulate(rows, headers=["measurement", "metric", "baseline", "now", "change",
-                                   "threshold", "direction", "verdict"], tablefmt=fmt)
+    table = tabulate(rows, headers=["measurement", "metric", "baseline", "now", "change",
+                                    "threshold", "direction", "verdict"], tablefmt=fmt)
+    return "\n".join([table, *flaky_lines(changes)])
+
+
+def flaky_lines(changes: list[Change]) -> list[str]:
+    """One line per flaky measurement with its failed attempt(s), for under the table."""
+    seen, lines = set(), []
+    for c in changes:
+        if c.flaky and c.measurement not in seen:
+            seen.add(c.measurement)
+            lines.append(f"FLAKY {c.measurement}: {c.flaky}")
+    return lines
 
 
 def regressions(changes: list[Change]) -> list[Change]:

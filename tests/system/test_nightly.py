@@ -34,7 +34,8 @@ def test_a_kernel_that_cannot_be_fetched_is_infrastructure(tmp_path):
 def test_baselines_per_kernel_and_a_regression_fails_the_night(tmp_path):
     first = nightly(tmp_path / "one", "--kernels", "running", "--baseline", "b", "--save-baseline")
     assert first.returncode == 0, first.stdout[-2000:]
-    assert "no baseline yet; saved as the new baseline" in first.stdout
+    assert "no baseline; saved as the new baseline" in first.stdout
+    assert "no regression" not in first.stdout  # a first night has nothing to regress from
     (tmp_path / "two").mkdir()
     os.rename(tmp_path / "one" / "baselines", tmp_path / "two" / "baselines")
     again = nightly(tmp_path / "two", "--kernels", "running", "--baseline", "b")
@@ -49,3 +50,18 @@ def test_baselines_per_kernel_and_a_regression_fails_the_night(tmp_path):
     assert cell["verdict"] == "FAIL" and "regression" in cell["baseline"]
     folder = next(p for p in (tmp_path / "three").iterdir() if p.name.endswith("-nightly"))
     assert (folder / "report.md").exists() and (folder / "report.html").exists()
+
+
+def test_an_unreadable_baseline_is_infrastructure_and_is_never_overwritten(tmp_path):
+    """Old code: a corrupt baseline read as "no baseline yet": PASS, exit 0, and
+    --save-baseline overwrote it with tonight's figures."""
+    release = os.uname().release
+    stored = tmp_path / "baselines" / f"b@{release}.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"figures": ')  # cut short
+    r = nightly(tmp_path, "--kernels", "running", "--baseline", "b", "--save-baseline")
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    (cell,) = summary(tmp_path)
+    assert cell["verdict"] == "INFRA" and cell["baseline"] == "baseline unreadable"
+    assert "is not a kernel-lab baseline" in r.stdout
+    assert stored.read_text() == '{"figures": '

@@ -67,15 +67,6 @@ def test_directions_higher_lower_and_two_sided(base):
     assert verdicts(baseline.compare(now, base))[("htb 100mbit", "goodput_bps")] == "REGRESSION"
 
 
-def test_a_failed_attempt_followed_by_a_pass_still_counts(base):
-    """Under --retries the failed attempt keeps its record; the passed one carries the figure."""
-    now = copy.deepcopy(RECORDS) + [dict(rec("htb 100mbit", verdict="failed", goodput_bps=1.0),
-                                         attempt=1)]
-    now[0]["verdict"], now[0]["attempt"] = "flaky", 2
-    got = verdicts(baseline.compare(now, base))
-    assert got[("htb 100mbit", "goodput_bps")] == "ok"
-
-
 def repeated(name, values, key="goodput_error"):
     return [rec(name, **{key: v}) for v in values]
 
@@ -114,3 +105,33 @@ def test_an_error_changes_by_points_not_by_percent(base):
     text = baseline.render(baseline.compare(now, base))
     row = next(line for line in text.splitlines() if "goodput_error" in line)
     assert "+0.44 pts" in row and "220" not in row
+
+
+def test_a_measurement_that_passed_on_retry_is_flaky_with_its_failed_attempt(base):
+    """Under --retries the failed attempt keeps its record and the passed one carries the
+    figure (it is judged as usual); old code then said plain "ok"."""
+    failed = dict(rec("htb 100mbit", verdict="failed", goodput_bps=60e6), reason="too slow")
+    retried = dict(RECORDS[0], verdict="flaky", attempt=2)
+    changes = baseline.compare([failed, retried, *RECORDS[1:]], base)
+    got = verdicts(changes)
+    assert got[("htb 100mbit", "goodput_bps")] == "FLAKY: ok"
+    assert not baseline.regressions(changes)
+    text = baseline.render(changes)
+    assert "FLAKY demo::htb 100mbit: labs/demo/test_demo.py::test[htb 100mbit] attempt 1 " \
+           "failed: too slow" in text
+
+
+def test_no_baseline_and_an_unreadable_one_are_told_apart(tmp_path):
+    with pytest.raises(baseline.NoBaseline):
+        baseline.load(str(tmp_path), "never")
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "cut.json").write_text('{"figures": ')
+    with pytest.raises(baseline.HarnessError, match="not a kernel-lab baseline") as e:
+        baseline.load(str(tmp_path), "cut")
+    assert not isinstance(e.value, baseline.NoBaseline)
+
+
+@pytest.mark.parametrize("name", ["a\\b", "../x", "a/b", ".hidden", "", "x..y"])
+def test_a_baseline_name_that_is_no_plain_name_is_refused(tmp_path, name):
+    with pytest.raises(baseline.HarnessError, match="bad baseline name"):
+        baseline.baseline_path(str(tmp_path), name)

@@ -7,6 +7,7 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.orchestrate import cells as cellmod
 from harness.orchestrate.cells import (CellSpec, KernelResult, cells_of, conditions, longest_first,
+                                      summary_table,
                                        parse_shard, previous_durations, shard)
 
 KERNELS = ["running", "debian:bookworm", "debian:trixie", "debian:sid", "/boot/vmlinuz-x"]
@@ -128,3 +129,36 @@ def test_each_worker_starts_on_one_of_the_longest_cells(n, workers):
     assert started == order[:workers]
     if n >= 2 * workers:  # plain longest-first order would not have done it
         assert first_cells(order, workers) != order[:workers]
+
+
+def test_a_kernel_where_nothing_ran_or_everything_skipped_verified_nothing():
+    """Old code: 0 passed, 0 failed, 0 skipped read as PASS (seen through merge), and so did a
+    kernel whose every test skipped."""
+    none = KernelResult("running", per_lab={"a": {"passed": 0, "failed": 0, "skipped": 0}},
+                        rcs=[0])
+    assert none.verdict == "NOTHING RAN" and none.failed_night
+    skipped = KernelResult("running", per_lab={"a": {"passed": 0, "failed": 0, "skipped": 4}},
+                           rcs=[0])
+    assert skipped.verdict == "ALL SKIPPED" and skipped.failed_night
+    skipped.skip_expected = True  # kernel-lab nightly --expect-skip running
+    assert skipped.verdict == "ALL SKIPPED (expected)" and not skipped.failed_night
+    some = KernelResult("running", per_lab={"a": {"passed": 1, "failed": 0, "skipped": 4}},
+                        rcs=[0])
+    assert some.verdict == "PASS"
+
+
+def test_a_test_that_passed_on_retry_makes_its_kernel_flaky_with_the_failed_attempt():
+    """Old code: a failed attempt that passed on retry read as PASS."""
+    def rec(attempt, verdict, reason=""):
+        return {"lab": "a", "name": "htb 10mbit", "test_id": "labs/a/test_a.py::t",
+                "measurement": 0, "attempt": attempt, "verdict": verdict, "reason": reason,
+                "derived": {"counter_error": 0.001}}
+
+    k = KernelResult("running", per_lab={"a": {"passed": 1, "failed": 0, "skipped": 0}},
+                     rcs=[0], records=[rec(1, "failed", "counter +7.0 % above the rate"),
+                                       rec(2, "flaky")])
+    assert k.verdict == "FLAKY" and not k.failed_night
+    assert k.flaky == ["a::htb 10mbit: labs/a/test_a.py::t attempt 1 failed: "
+                       "counter +7.0 % above the rate"]
+    text = summary_table([k])
+    assert "FLAKY" in text and "attempt 1 failed: counter +7.0 %" in text
