@@ -232,6 +232,17 @@ class KernelResult:
         return sum(len(r.get("kernel_log", {}).get("splats", [])) for r in self.records)
 
     @property
+    def log_lost(self) -> int:
+        """Kernel log records lost to ring overruns during tests: their health is unknown."""
+        return sum(r.get("kernel_log", {}).get("lost_records", 0) for r in self.records)
+
+    @property
+    def splat_cell(self):
+        """The summary's "kernel splats" column: never a bare 0 when records were lost."""
+        return (f"{self.splats} ({self.log_lost} log records lost: health unknown)"
+                if self.log_lost else self.splats)
+
+    @property
     def flaky(self) -> list[str]:
         """``lab::name: test attempt N failed: reason`` for each measurement that passed only
         on retry (its failed attempt's record is in the cell folder)."""
@@ -296,7 +307,7 @@ def summary_table(kernels: list[KernelResult]) -> str:
             rows.append([k.label, "-", "-", "-", "-", "-", f"INFRA: {k.error}"])
             continue
         n = k.counts
-        rows.append([k.label, n["passed"], n["failed"], n["skipped"], k.splats,
+        rows.append([k.label, n["passed"], n["failed"], n["skipped"], k.splat_cell,
                      k.baseline_note or "-", k.verdict + (f" ({k.error})" if k.errors else "")])
     table = tabulate(rows, headers=["kernel", "passed", "failed", "skipped", "kernel splats",
                                     "baseline", "verdict"], tablefmt="github")

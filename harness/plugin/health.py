@@ -4,7 +4,10 @@ Around each phase of each test (setup, call, teardown) the kernel log is read fr
 last phase stopped (``/dev/kmsg``, on the host and in a guest alike); a WARNING, BUG, Oops,
 KASAN, UBSAN, lockdep report, RCU stall, hung task, refcount error or a netdev that will not go
 away fails that phase with :class:`KernelSplat`, which pytest-rerunfailures is told never to
-retry.  The splats go into the test's records (``kernel_log``) and from there into reports.
+retry.  The splats go into the test's records (``kernel_log``) and from there into reports.  Records
+the kernel overwrote before they were read (the ring buffer overran: ``EPIPE`` from /dev/kmsg)
+are counted per test (``kernel_log.lost_records``): that test's health is unknown, and the
+record and the report say so.
 A splat that appears between tests lands on the next test's setup.
 """
 
@@ -19,6 +22,7 @@ from ..kernel.kmsg import KernelLog, KernelSplat, splats
 
 LOG = pytest.StashKey[KernelLog]()
 SPLATS = pytest.StashKey[list]()
+LOST = pytest.StashKey[int]()  # kernel log records overwritten before the check read them
 _session_log: list[KernelLog] = []
 
 
@@ -43,7 +47,11 @@ def _check(item, phase: str, failed: BaseException | None) -> None:
     log = _log()
     if log is None:
         return
-    found = splats(log.read())
+    lost_before = log.lost
+    entries = log.read()
+    if log.lost > lost_before:  # the ring overran: this phase's health is unknown
+        item.stash[LOST] = item.stash.get(LOST, 0) + log.lost - lost_before
+    found = splats(entries)
     if not found:
         return
     records = item.stash.setdefault(SPLATS, [])
@@ -98,6 +106,12 @@ def kernel_log():
 
 def splats_of(item) -> list[dict]:
     return item.stash.get(SPLATS, [])
+
+
+def lost_of(item) -> int:
+    """Kernel log records this test's phases lost to a ring overrun: its health is unknown
+    (a splat may be among them), and its record says so; never "clean"."""
+    return item.stash.get(LOST, 0)
 
 
 def pytest_unconfigure(config):

@@ -14,7 +14,7 @@ import datetime as _dt
 import pytest
 
 from ..core import faults
-from .health import SPLATS, splats_of
+from .health import SPLATS, lost_of, splats_of
 from .options import STATE
 
 RECORDS = pytest.StashKey[list]()
@@ -102,7 +102,8 @@ def write_records(item) -> list[str]:
     rec = st.get("recorder")
     entries = list(item.stash.get(RECORDS, []))
     found = splats_of(item)
-    if rec is None or not (entries or found):
+    lost = lost_of(item)
+    if rec is None or not (entries or found or lost):
         return []
     if not entries:
         entries = [{"name": "kernel health"}]
@@ -117,5 +118,6 @@ def write_records(item) -> list[str]:
         paths.append(rec.write(lab_of(item), item.nodeid, i, entry, verdict_of(item),
                                item.stash.get(STARTED, ""), now(), attempt=attempt_of(item),
                                reason=item.stash.get(REASON, ""),
-                               kernel_log={"splats": found}, faults=faults.injected()))
+                               kernel_log={"splats": found, "lost_records": lost},
+                               faults=faults.injected()))
     return paths

@@ -86,6 +86,9 @@ def splat_note(records: list[dict]) -> str:
             line = f"kernel {s['kind']}: {s['first_line'][:100]}"
             if line not in seen:
                 seen.append(line)
+    lost = sum(r.get("kernel_log", {}).get("lost_records", 0) for r in records)
+    if lost:  # a splat may have been among them: never shown as clean
+        seen.append(f"kernel log: {lost} record(s) lost to a ring overrun, health unknown")
     return "; ".join(seen)
 
 

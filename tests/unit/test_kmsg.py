@@ -82,3 +82,34 @@ def test_the_reader_sees_only_what_came_after_it_opened():
         got = log.read()
     assert [e.text for e in got if "unit test marker" in e.text] == ["kernel-lab unit test marker (harmless)"]
     assert splats(got) == []
+
+
+def test_records_lost_to_a_ring_overrun_make_a_test_health_unknown_never_clean(monkeypatch):
+    """Old code counted `lost` in the reader and dropped it: a test whose log window lost
+    records (a splat may be among them) read as clean."""
+    import pytest
+
+    from harness.orchestrate.cells import KernelResult, summary_table
+    from harness.plugin import health
+    from harness.report.tables import splat_note
+
+    class Log:
+        lost = 0
+
+        def read(self):
+            self.lost += 3  # /dev/kmsg said EPIPE three times: the ring wrapped past us
+            return []
+
+    class Item:
+        stash = pytest.Stash()
+
+    monkeypatch.setattr(health, "_log", lambda: log)
+    log, item = Log(), Item()
+    health._check(item, "call", None)  # no splat seen: the phase itself goes on
+    assert health.lost_of(item) == 3
+    rec = {"lab": "a", "name": "x", "test_id": "t", "verdict": "passed",
+           "kernel_log": {"splats": [], "lost_records": health.lost_of(item)}}
+    assert "3 record(s) lost to a ring overrun, health unknown" in splat_note([rec])
+    k = KernelResult("running", per_lab={"a": {"passed": 1, "failed": 0, "skipped": 0}},
+                     rcs=[0], records=[rec])
+    assert "0 (3 log records lost: health unknown)" in summary_table([k])
