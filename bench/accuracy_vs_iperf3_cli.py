@@ -31,13 +31,15 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
-    out = tempfile.mktemp(prefix="kl-accuracy-", suffix=".jsonl")
+    fd, out = tempfile.mkstemp(prefix="kl-accuracy-", suffix=".jsonl")  # made, not guessed
+    os.close(fd)
     rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "bench/accuracy/test_against_iperf3_cli.py", "--count", str(args.runs),
                           *[a for a in args.pytest_args if a != "--"]],
                          cwd=ROOT, env={**os.environ, "KL_BENCH_OUT": out},
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
+    with open(out) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
     first = [r for r in rows if r.get("first_seconds")]
     rows = [r for r in rows if not r.get("first_seconds")]
     by = defaultdict(list)

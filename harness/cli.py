@@ -23,6 +23,7 @@ import os
 import sys
 
 from .core.errors import HarnessError
+from .core.paths import check_run_id
 
 
 LABS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labs")
@@ -67,6 +68,8 @@ def cmd_caps(args) -> int:
 
 
 def _cap_cell(c) -> str:
+    if c.available is False and c.config in ("built-in", "module"):
+        return f"BROKEN: {c.how}"
     if c.available is False:
         return "missing"
     return c.how or ("present" if c.available else c.config)
@@ -183,6 +186,8 @@ def cmd_nightly(args) -> int:
     from .orchestrate.nightly import DEFAULT_KERNELS, nightly
 
     _need_root("kernel-lab nightly")
+    if args.run_id:
+        check_run_id(args.run_id)
     kernels = [k.strip() for k in (args.kernels or ",".join(DEFAULT_KERNELS)).split(",") if k.strip()]
     labs = [x.strip() for x in args.labs.split(",")] if args.labs else all_labs()
     if args.save_baseline and not args.baseline:
@@ -200,6 +205,7 @@ def cmd_merge(args) -> int:
 
     if args.save_baseline and not args.baseline:
         raise HarnessError("--save-baseline needs --baseline NAME")
+    check_run_id(args.into, "merge --into")
     sources = [resolve_run(args.results, r) for r in args.runs]
     return merge(sources, os.path.abspath(args.results), args.into, args.baseline,
                  args.save_baseline, expect_skip=_specs(args.expect_skip))
@@ -241,7 +247,7 @@ def cmd_lab(args) -> int:
     from .orchestrate.everywhere import default_fill_in, run_everywhere
 
     _need_root("kernel-lab lab")
-    run_id = args.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-lab"
+    run_id = check_run_id(args.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-lab")
     fill_in = None if args.no_fill_in else (args.fill_in or default_fill_in())
     return run_everywhere(lab_paths(args.labs or all_labs()), os.path.abspath(args.results),
                           run_id, fill_in)

@@ -42,6 +42,8 @@ def parse_rate(value) -> int:
         raise HarnessError(f"bad rate {value!r}: must be greater than zero")
     if bits >= 2**32 * 8 * 1000:
         raise HarnessError(f"bad rate {value!r}: too large")
+    if int(bits) < 1:
+        raise HarnessError(f"bad rate {value!r}: rounds to 0 bit/s")
     return int(bits)
 
 

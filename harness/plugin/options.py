@@ -13,6 +13,8 @@ import secrets
 import pytest
 
 from ..core.errors import HarnessError
+from ..core.paths import check_run_id
+from ..results.baseline import baseline_path
 from ..core.units import parse_rate, rate_label
 
 STATE = pytest.StashKey[dict]()
@@ -67,7 +69,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "uses(*features): kernel features a test takes when "
                                        "present (kernel-lab kconfig lists them)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
-    state = session_state(config)
+    for name, least in (("repeat", 1), ("retries", 0)):
+        if config.getoption(name) is not None and config.getoption(name) < least:
+            raise pytest.UsageError(f"kernel-lab: --{name} {config.getoption(name)}: must be at "
+                                    f"least {least}")
+    try:
+        state = session_state(config)
+        if config.getoption("baseline"):
+            baseline_path(state["results_root"], config.getoption("baseline"))
+    except HarnessError as exc:
+        raise pytest.UsageError(f"kernel-lab: {exc}") from None
     if config.getoption("rates"):
         try:
             state["rates"] = [parse_rate(r) for r in config.getoption("rates").split(",")]
@@ -118,8 +129,8 @@ def session_state(config) -> dict:
     its controller's)."""
     if STATE not in config.stash:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = (getattr(config, "workerinput", {}).get("kernel_lab_run_id")
-                  or config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}")
+        run_id = check_run_id(getattr(config, "workerinput", {}).get("kernel_lab_run_id")
+                              or config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}")
         root = config.getoption("results")
         if not os.path.isabs(root):
             root = os.path.join(str(config.rootpath), root)
@@ -146,5 +157,34 @@ def link_latest(root: str, run_id: str) -> None:
                 return
             os.unlink(link)
         os.symlink(target, link)
+    except OSError:
+        pass
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _RAN[0] = True
+
+
+_RAN = [False]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """A session that ran no test (``--collect-only``, a selection that deselects everything,
+    a collection error) leaves no run behind: the JUnit file this plugin asked for goes, and
+    so does the run folder if nothing else is in it (``results/latest`` only ever moves when a
+    test starts a run, harness.plugin.fixtures.run)."""
+    config = session.config
+    if _RAN[0] or hasattr(config, "workerinput") or IN_GUEST or STATE not in config.stash:
+        return
+    run_dir = config.stash[STATE]["run_dir"]
+    xml = getattr(config.option, "xmlpath", None)
+    if xml and os.path.dirname(os.path.abspath(xml)) == os.path.abspath(run_dir):
+        try:
+            os.unlink(xml)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(run_dir)  # only when empty
     except OSError:
         pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..core.paths import inside
 from . import presentation, topology
 from .plots import make_plots
 from .render import beamer, html_page, latex_frames, markdown
@@ -34,8 +35,8 @@ def figures(runs: list[Run], out_dir: str) -> dict[str, list[tuple[str, str]]]:
         topo = topology_of(lab, runs)
         if topo:
             title = f"{lab}: what the lab built (read back over netlink)"
-            path = topology.render(topo, os.path.join(out_dir, f"{lab}-topology"), "png", "")
-            with open(os.path.join(out_dir, f"{lab}-topology.json"), "w") as f:
+            path = topology.render(topo, inside(out_dir, f"{lab}-topology"), "png", "")
+            with open(inside(out_dir, f"{lab}-topology.json"), "w") as f:
                 json.dump(topo, f, indent=1)
             out.setdefault(lab, []).append((title, path))
     for title, path in make_plots(runs, out_dir).items():

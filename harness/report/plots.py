@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..core.paths import inside  # noqa: E402
 from ..core.units import format_rate  # noqa: E402
 from ..measure.stats import summarize  # noqa: E402
 from .presentation import get, load  # noqa: E402
@@ -195,7 +196,7 @@ def make_plots(runs, out_dir: str) -> dict[str, str]:
             title = f"{lab}: {spec.get('title', spec['kind'])}"
             fig.suptitle(title, fontsize=10)
             fig.tight_layout()
-            path = os.path.join(out_dir, f"{lab}-{n + 1}.png")
+            path = inside(out_dir, f"{lab}-{n + 1}.png")
             fig.savefig(path, dpi=130)
             with open(path[:-4] + ".json", "w") as f:
                 json.dump({"title": title, "points": fig.kernel_lab_points}, f, indent=1)

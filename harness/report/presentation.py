@@ -28,6 +28,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
+from ..core.paths import check_name
 from ..core.units import format_rate
 from ..measure.stats import summarize
 
@@ -64,7 +65,7 @@ class Presentation:
 
 
 def load(lab: str, labs_dir: str = LABS_DIR) -> Presentation:
-    path = os.path.join(labs_dir, lab, "slides.toml")
+    path = os.path.join(labs_dir, check_name(lab, "lab"), "slides.toml")
     if not os.path.exists(path):
         return Presentation(lab, lab, columns=[Column("measurement", "name"),
                                                Column("verdict", "verdict", "verdict")])
