@@ -11,8 +11,9 @@ process, told apart by start time).  For a dead run the sweeper:
 4. removes its cgroups (only those named with its prefix: the net_cls hierarchy is shared by
    every mount of it), unmounts and deletes its state folder, and drops its registry file.
 
-Namespaces with a run prefix but no registry file are orphans of a run that died mid-start:
-also swept.  A live run's objects are never touched.
+Namespaces with a run prefix but no registry file are orphans of a run that died mid-start,
+unless a live process holds that prefix's lock (a run of a session with another state folder:
+harness.run.registry): swept only then.  A live run's objects are never touched.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def sweep(dry_run: bool = False) -> list[str]:
         record = records.get(prefix)
         if record is not None and registry.run_is_alive(record):
             continue
+        if record is None and registry.lock_held(prefix):
+            continue  # no registry here, but a live run (another state folder's) holds it
         if dry_run:
             removed.append(f"run {prefix.rstrip('-')} (dead)")
             continue
@@ -99,6 +102,13 @@ def sweep(dry_run: bool = False) -> list[str]:
             removed.append(f"registry {prefix.rstrip('-')}")
         except FileNotFoundError:
             pass
+    if not dry_run:  # locks no process holds any more (their runs died)
+        for fn in _list(registry.LOCK_DIR):
+            prefix = fn.removesuffix(".lock") + "-"
+            if fn.endswith(".lock") and PREFIX_RE.fullmatch(prefix) and prefix not in records:
+                fd = registry.take_lock(prefix)  # held while it is unlinked: no run can
+                if fd is not None:               # claim that file meanwhile
+                    registry.release_lock(prefix, fd)
     return removed
 
 

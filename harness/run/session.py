@@ -70,17 +70,25 @@ class Run:
 
     # -- naming -------------------------------------------------------------------------
     def _claim_prefix(self) -> str:
+        """A prefix no live run of any session holds: its lock first (the machine-wide claim,
+        held for the run's life), then its registry file and no namespace with it."""
         for _ in range(100):
             prefix = f"kl{secrets.token_hex(2)}-"
+            lock = registry.take_lock(prefix)
+            if lock is None:
+                continue
             try:
                 fd = os.open(registry.registry_path(prefix), os.O_CREAT | os.O_EXCL | os.O_WRONLY,
                              0o644)
             except FileExistsError:
+                registry.release_lock(prefix, lock)
                 continue
             os.close(fd)
             if not any(n.startswith(prefix) for n in _list_netns()):
+                self._lock_fd = lock
                 return prefix
             os.unlink(registry.registry_path(prefix))
+            registry.release_lock(prefix, lock)
         raise HarnessError(f"could not claim a free run prefix in {STATE_DIR}")
 
     def name(self, suffix: str) -> str:
@@ -208,10 +216,14 @@ class Run:
         return self.defer.unwind()
 
     def drop_registry(self) -> None:
+        """The run is over: its registry file goes, and then its lock."""
         try:
             os.unlink(self.registry_path)
         except FileNotFoundError:
             pass
+        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        if fd is not None:
+            registry.release_lock(self.prefix, fd)
 
 
 def _list_netns() -> list[str]:

@@ -25,9 +25,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _start_doomed_run(tmp_path):
+def _start_doomed_run(tmp_path, env=None):
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+                            text=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     prefix, sleeper = proc.stdout.readline().split()
     return proc, prefix, int(sleeper)
 
@@ -94,3 +94,35 @@ def test_a_dead_run_leaves_no_ovs_daemon_database_or_cgroup_mount(run, tmp_path)
     while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(os.path.exists(f"/proc/{p}") for p in pids)
+
+
+def test_a_live_run_of_a_session_with_another_state_folder_is_never_swept(run, tmp_path):
+    """Old code: a namespace kl????-* without a registry file in this session's state folder
+    was swept as dead; a session with another KERNEL_LAB_STATE would have removed the live
+    make test's run (seen with --dry-run).  Liveness is the run's lock, in one fixed folder."""
+    env = dict(os.environ, KERNEL_LAB_STATE=str(tmp_path / "other-state"))
+    proc, prefix, sleeper = _start_doomed_run(tmp_path, env)
+    try:
+        assert not os.path.exists(os.path.join(sweeper.STATE_DIR, prefix.rstrip("-") + ".json"))
+        assert not any(prefix.rstrip("-") in line for line in sweeper.sweep(dry_run=True))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert f"run {prefix.rstrip('-')} (dead)" in sweeper.sweep(dry_run=True)
+    removed = sweeper.sweep()
+    try:
+        assert f"netns {prefix}a" in removed and f"netns {prefix}b" in removed
+        # its registry (the list of its processes) is in the other folder: not ours to end
+        assert any(line.startswith(f"stranger {sleeper} ") for line in removed)
+    finally:
+        os.kill(sleeper, signal.SIGKILL)  # the test started it (through the doomed run)
+
+
+def test_only_files_named_like_a_run_are_registries(tmp_path, monkeypatch):
+    from harness.run import registry
+
+    monkeypatch.setattr(registry, "STATE_DIR", str(tmp_path))
+    (tmp_path / "kl12ab.json").write_text('{"pid": 1}')
+    (tmp_path / "settings.json").write_text("{}")
+    (tmp_path / "kl12ab-x.json").write_text("{}")
+    assert list(registry.registries()) == ["kl12ab-"]
