@@ -22,6 +22,17 @@ from ..results.cellfiles import read_cells, read_plan, write_plan
 from .nightly import finish
 
 
+def _refuse_links(folder: str) -> None:
+    """A shard's cell folder comes from another machine: a symbolic link in it would make the
+    copy (root's) read, and later writes land, where the link points.  Refused."""
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                raise HarnessError(f"{path} is a symbolic link (-> {os.readlink(path)}): a "
+                                   "shard's folder must hold plain files; refused")
+
+
 def merge(sources: list[str], results: str, into: str, baseline_name: str | None = None,
           save_baseline: bool = False, expect_skip: list[str] | None = None) -> int:
     run_dir = os.path.join(results, into)
@@ -45,6 +56,8 @@ def merge(sources: list[str], results: str, into: str, baseline_name: str | None
         raise HarnessError("the runs are shards of different matrices (kernels, labs or "
                            "selection differ): " + "; ".join(
                                f"{s}: {len(p['all'])} cells" for s, p in zip(sources, plans)))
+    for folder, src in sorted(cells.items()):
+        _refuse_links(os.path.join(src, folder))
     os.makedirs(run_dir)
     for folder, src in sorted(cells.items()):
         shutil.copytree(os.path.join(src, folder), os.path.join(run_dir, folder))

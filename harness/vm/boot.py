@@ -3,7 +3,9 @@
     pytest --kernel /boot/vmlinuz-6.1.0-56-amd64 labs/ingress_ifb
 
 The guest sees the host's root file system read-only (9p, with throw-away overlays); the only
-host folder it can write is the run's results folder, passed with ``--rwdir``.  The guest runs
+host folder it can write is its own folder of the run (``results/<run-id>/<release>/``), passed
+with ``--rwdir``: it cannot touch the run's other files, and the host removes any symbolic link
+it left there before writing anything beside its records (harness.vm.launch).  The guest runs
 the same pytest selection (same venv, same checkout) with ``KERNEL_LAB_IN_GUEST=1``; its records
 and JUnit XML land in ``results/<run-id>/<kernel-release>/``.  Its output is streamed live; the
 exit code is the guest's pytest exit code.  A missing image, a file that is not a kernel, a

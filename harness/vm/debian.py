@@ -122,10 +122,33 @@ class Apt:
     def download(self, package: str, version: str, into: str) -> str:
         os.makedirs(into, exist_ok=True)
         self._run("apt-get", "-q", "download", f"{package}={version}", cwd=into, timeout=1800)
-        found = glob.glob(os.path.join(into, f"{package}_*.deb"))
-        if not found:
-            raise HarnessError(f"apt-get download {package}={version} left no .deb")
+        # the exact file of the exact version (the folder is shared: another version's .deb
+        # may lie beside it), checked against the package's own control fields
+        name = f"{plain(package, 'package')}_{plain(version, 'version').replace(':', '%3a')}_"
+        found = [p for p in glob.glob(os.path.join(glob.escape(into), glob.escape(name) + "*.deb"))
+                 if deb_fields(p) == (package, version)]
+        if len(found) != 1:
+            raise HarnessError(f"apt-get download {package}={version} left "
+                               f"{len(found) or 'no'} matching .deb in {into}")
         return found[0]
+
+
+def plain(text: str, what: str) -> str:
+    """A package, version or release name from apt's metadata, before any path is made from
+    it: Debian's characters only, no '..' and no '/'."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]*", text or "") or ".." in text:
+        raise HarnessError(f"refusing {what} name {text!r} (not a plain Debian name)")
+    return text
+
+
+def deb_fields(path: str) -> tuple[str, str] | None:
+    """(Package, Version) of a .deb, from its control file."""
+    res = subprocess.run(["dpkg-deb", "-f", path, "Package", "Version"], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        return None
+    fields = dict(line.split(": ", 1) for line in res.stdout.splitlines() if ": " in line)
+    return fields.get("Package"), fields.get("Version")
 
 
 def _depends(stanza: dict) -> list[tuple[str, str | None]]:
@@ -159,7 +182,7 @@ def _fetch(apt: Apt, suite: str, version: str | None, log) -> dict:
     if image_pkg is None:
         raise HarnessError(f"{META} {meta.get('Version')} in debian:{suite} depends on no "
                            "linux-image-<release> package")
-    release = image_pkg[len("linux-image-"):]
+    release = plain(image_pkg[len("linux-image-"):], "release")
     root = os.path.join(kernels_dir(), release)
     marker = os.path.join(root, MARKER)
     if os.path.exists(marker):

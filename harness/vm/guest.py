@@ -2,7 +2,8 @@
 
 The guest sees the host's root file system read-only (9p); its script copies the interpreter
 to tmpfs, takes the standard library and packages from one zip (``harness.vm.bundle``), and
-runs pytest with the run's results folder (the only host folder it may write) as ``--results``.
+runs pytest with the run's results folder as ``--results`` and its release as ``--run-id``: its
+own folder of the run, the only host folder it may write.
 Lines starting with ``kernel-lab-guest:`` are marks for the host: booted, staged, session
 start, and the node id of each test as it starts (so a panic names the test it hit).
 """
@@ -19,6 +20,7 @@ from .bundle import build
 from .host import tool_path
 
 GUEST_MARK = "kernel-lab-guest:"
+EXIT_CODE_FILE = "exit-code"  # the guest's pytest exit code, written by the guest itself
 
 
 #: pytest's optional built-in plugins, not loaded in the guest unless one of their options is
@@ -80,5 +82,8 @@ def guest_command(pytest_args: list[str], results_dir: str, release: str, image:
         lines.append(f"modprobe -a {' '.join(nic_drivers)} 2>/dev/null || true")
     lines.append(f"echo '{GUEST_MARK} staged'")
     lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-    lines.append(f"exec {shlex.join(argv)}")
+    # the exit code also goes to a file: the virtio port vng reads it from may be missing
+    # (then vng says 255), and the host must tell "failed" from "could not tell"
+    rc_file = shlex.quote(os.path.join(results_dir, release, EXIT_CODE_FILE))
+    lines += ["set +e", shlex.join(argv), "rc=$?", f"echo $rc > {rc_file}", "exit $rc"]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from ..core.errors import HarnessError
 from ..kernel.kmsg import splats_in_console
 from ..results.records import Recorder, load_records
 from .boot import EXIT_BOOT, EXIT_PANIC, EXIT_TIMEOUT, boot
-from .guest import guest_command
+from .guest import EXIT_CODE_FILE, guest_command
 from .host import require_tools
 from .kernels import KernelUnderTest
 
@@ -72,13 +72,18 @@ def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, 
                               kernel.config, nic_drivers=("virtio_net",) if network else ()))
     console = os.path.join(guest_dir, "console.log")
     try:
-        info = boot(kernel, f"sh {shlex.quote(script)}", rwdir=run_dir, timeout=timeout,
+        # the guest may write its own folder and nothing else of the run
+        info = boot(kernel, f"sh {shlex.quote(script)}", rwdir=guest_dir, timeout=timeout,
                     console_log=console, log=out, network=network, started=started)
     except HarnessError as exc:
         sys.stderr.write(f"kernel-lab: {exc}\n")
         return EXIT_USAGE
+    # the guest is gone: no link it planted is followed by what the host writes or reads now
+    info["guest_symlinks_removed"] = remove_symlinks(guest_dir)
     info.update({"kernel": kernel.as_record(), "image": kernel.image, "release": release,
                  "pytest_args": args, "running_test": running_test(guest_dir)})
+    info["vng_rc"], info["rc"], info["rc_source"] = info["rc"], *guest_exit_code(guest_dir,
+                                                                              info["rc"])
     with open(os.path.join(guest_dir, "vm.json"), "w") as f:
         json.dump(info, f, indent=1)
     boot_s = info["marks"].get("first test")
@@ -88,6 +93,14 @@ def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, 
           f"(run {info['seconds']:.1f} s)", file=out)
     print(f"kernel-lab: records in {guest_dir}", file=out)
     rc = info["rc"]
+    if info["rc_source"] == "unknown" and not info["panic"] and not info["timed_out"]:
+        sys.stderr.write(f"kernel-lab: the guest's exit code did not reach the host (vng "
+                         f"exit {info['vng_rc']}, no {EXIT_CODE_FILE} file): its result is "
+                         f"unknown (console: {console})\n")
+    elif info["rc_source"] == "file" and info["vng_rc"] != rc:
+        sys.stderr.write(f"kernel-lab: vng exited {info['vng_rc']} but the guest's pytest "
+                         f"exited {rc} (its {EXIT_CODE_FILE} file): the virtio port that "
+                         "carries the exit code and output did not work in this guest\n")
     _, problems = load_records(guest_dir)
     for p in problems:
         sys.stderr.write(f"kernel-lab: guest record invalid: {p}\n")
@@ -110,6 +123,37 @@ def run_in_guest(kernel: KernelUnderTest, pytest_args: list[str], run_dir: str, 
     if problems and rc == 0:
         return 1
     return rc
+
+
+def remove_symlinks(folder: str) -> list[str]:
+    """Remove every symbolic link under ``folder`` (the guest could write there; the host
+    made none) and return their paths and targets.  ``os.walk`` does
+    not descend through a link, so nothing outside ``folder`` is touched."""
+    removed = []
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                removed.append(f"{os.path.relpath(path, folder)} -> {os.readlink(path)}")
+                os.unlink(path)
+    if removed:
+        sys.stderr.write(f"kernel-lab: removed {len(removed)} symbolic link(s) the guest left "
+                         f"in {folder}: {'; '.join(removed[:5])}\n")
+    return removed
+
+
+def guest_exit_code(guest_dir: str, vng_rc: int) -> tuple[int, str]:
+    """The guest pytest's exit code and where it came from: its own ``exit-code`` file
+    (``file``, read without following a link the guest may have planted), else vng's exit code
+    when the file is missing but vng says 0..5 (``vng``), else 255 (``unknown``)."""
+    path = os.path.join(guest_dir, EXIT_CODE_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return (vng_rc, "vng") if 0 <= vng_rc <= 5 else (255, "unknown")
+    with os.fdopen(fd) as f:
+        text = f.read(16).strip()
+    return (int(text), "file") if text.isdigit() else (255, "unknown")
 
 
 RUNNING_TEST = "running-test"  # the guest writes the node id of the test it runs here

@@ -27,7 +27,7 @@ import time
 
 from ..core.cache import cache_dir, locked
 from ..core.errors import HarnessError
-from .debian import Apt, _depends, parse_spec
+from .debian import Apt, _depends, parse_spec, plain
 
 MARKER = "build.json"
 FRAGMENT = "kernel-lab.config"
@@ -94,7 +94,8 @@ def build(source: str, fragment: str, jobs: int | None = None, log=print) -> dic
             raise HarnessError(f"linux-source in debian:{suite} depends on no linux-source-<v>")
         version = apt.candidate(package, None)["Version"]
         digest = hashlib.sha256(fragment.encode()).hexdigest()[:12]
-        tree = os.path.join(cache_dir("trees"), f"{package}_{version}_{digest}")
+        tree = os.path.join(cache_dir("trees"),
+                            f"{plain(package, 'package')}_{plain(version, 'version')}_{digest}")
         marker = os.path.join(tree, MARKER)
         if (built := _built(marker)) is not None:
             return built

@@ -2,8 +2,11 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from harness.vm.boot import boot
 from harness.vm.image import kernel_release
@@ -74,3 +77,58 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
                  "gretap over netlink", "vnet_hdr claim"):
         assert part in names, part  # every part ran (a skip leaves no record)
     assert all(rec["verdict"] == "passed" for rec in kinds)
+
+
+PLANTER = '''
+import os
+
+from harness.plugin.options import session_state
+
+
+def test_plant(request, record):
+    folder = session_state(request.config)["run_dir"]  # the guest's own folder of the run
+    for name in ("vm.json", "running-test"):  # both written or read by the host afterwards
+        if os.path.lexists(os.path.join(folder, name)):
+            os.unlink(os.path.join(folder, name))
+        os.symlink({victim!r}, os.path.join(folder, name))
+    escaped = []
+    for where in (os.path.dirname(folder), os.path.dirname(os.path.dirname(folder))):
+        try:
+            with open(os.path.join(where, "escape"), "w") as f:
+                f.write("guest")
+            escaped.append(where)
+        except OSError:
+            pass
+    record("planted", samples={{"escaped": escaped}})
+    assert not escaped, escaped
+'''
+
+
+def test_a_guest_writes_only_its_folder_and_its_symlinks_are_never_followed(tmp_path,
+                                                                             debian_image):
+    """Old code gave the guest the whole run folder (9p rwdir) and then wrote vm.json, panic
+    records and reports there as root, following links.  A guest that plants links to a host
+    file must leave that file untouched, and cannot write beside its own folder."""
+    # not under /tmp: the guest sees /tmp as a throw-away overlay, where any write succeeds
+    base = Path(tempfile.mkdtemp(prefix="test-plant-", dir=os.path.join(ROOT, "results")))
+    try:
+        victim = base / "victim"
+        victim.write_text("untouched\n")
+        lab = tmp_path / "labs" / "planter"
+        lab.mkdir(parents=True)
+        (lab / "test_planter.py").write_text(PLANTER.format(victim=str(victim)))
+        r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                            "--kernel", debian_image, "--results", str(base / "res"),
+                            "--run-id", "plant", str(lab)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]  # nothing escaped
+        assert victim.read_text() == "untouched\n"
+        guest = base / "res" / "plant" / kernel_release(debian_image)
+        assert not (guest / "vm.json").is_symlink()
+        assert json.loads((guest / "vm.json").read_text())["guest_symlinks_removed"] == [
+            f"running-test -> {victim}", f"vm.json -> {victim}"]
+        assert "removed 2 symbolic link(s) the guest left" in r.stderr
+        assert not (base / "res" / "plant" / "escape").exists()
+        assert not (base / "res" / "escape").exists()
+    finally:
+        shutil.rmtree(base)
