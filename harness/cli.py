@@ -125,8 +125,17 @@ def cmd_baseline(args) -> int:
 
     folder, records = _run_records(args.results, args.run)
     name = args.name or os.path.basename(os.path.realpath(folder))
-    path = baseline.save(records, args.results, name, source=os.path.realpath(folder))
-    print(f"saved baseline {name}: {path}")
+    previous = None
+    if not args.fresh:
+        try:  # the nights before go on (they set the thresholds); unreadable: not overwritten
+            previous = baseline.load(args.results, name)
+        except baseline.NoBaseline:
+            pass
+    path = baseline.save(records, args.results, name, source=os.path.realpath(folder),
+                         previous=previous)
+    nights = max((len(v) for d in baseline.load(args.results, name)["history"].values()
+                  for v in d.values()), default=1)
+    print(f"saved baseline {name}: {path} ({nights} night(s) of history)")
     return 0
 
 
@@ -327,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("save")
     bs.add_argument("run", nargs="?", help="run id or folder (default: latest)")
     bs.add_argument("--name", help="baseline name (default: the run id)")
+    bs.add_argument("--fresh", action="store_true",
+                    help="start a new history instead of adding this run to the baseline's")
     bs.set_defaults(func=cmd_baseline)
     c2 = sub.add_parser("compare", help="compare a run with a baseline; non-zero on regression")
     c2.add_argument("run", nargs="?", help="run id or folder (default: latest)")

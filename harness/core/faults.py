@@ -21,6 +21,10 @@ FAULTS = {
     "shaper-rate-ignored": "HTB/TBF are configured at 30 Gbit/s whatever rate was asked (a "
                            "shaper that does not shape)",
     "shaper-10pct-fast": "HTB/TBF are configured 10 % above the asked rate",
+    "shaper-2pct-fast": "HTB/TBF are configured 2 % above the asked rate (a regression inside "
+                        "the selftests' +-5 %)",
+    "shaper-2pct-slow": "HTB/TBF are configured 2 % below the asked rate",
+    "loss-12pct": "the random-loss impairment drops 12 % where the lab asked (and predicts) 10 %",
     "ingress-no-redirect": "the ingress u32 filter is installed without its mirred redirect",
     "loss-rule-missing": "the random-loss impairment (netem or nftables) is not installed",
     "tunnel-mtu-not-lowered": "tunnels keep MTU 1500 whatever inner MTU the test asks for",

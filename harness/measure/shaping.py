@@ -20,6 +20,7 @@ from ..core.checkpoint import checkpoint
 from ..net.diag import tcp_receiver
 from .counters import CounterWindow, counter_windows
 from .expect import error, expected_goodput
+from .judged import TWO_SIDED, judged
 
 PASS, FAIL, SENDER_LIMITED = "pass", "fail", "sender-limited"
 
@@ -98,7 +99,9 @@ class ShapedRun:
                 "whole_run_goodput_error": self.whole_run_goodput_error,
                 "counter_rate_bps": self.window.rate_bps, "counter_error": self.counter_error,
                 "shaper_throttled": self.throttled, "shaping_verdict": v.outcome,
-                "sender_limited": v.outcome == SENDER_LIMITED, "verdict_reason": v.reason}
+                "sender_limited": v.outcome == SENDER_LIMITED, "verdict_reason": v.reason,
+                # a shaped goodput above its rate is a shaper gone fast, not an improvement
+                "metrics": judged("goodput_bps", TWO_SIDED)}
 
 
 #: a TCP flow through a shaper settles after it has carried this much, not after a fixed time

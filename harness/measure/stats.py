@@ -19,6 +19,18 @@ T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 Z95 = 1.960
+#: two-sided 99.9 % quantiles (1..30 degrees of freedom), for prediction intervals of a
+#: nightly figure: a false alarm on one figure in a thousand nights
+T999 = [636.619, 31.599, 12.924, 8.610, 6.869, 5.959, 5.408, 5.041, 4.781, 4.587, 4.437, 4.318,
+        4.221, 4.140, 4.073, 4.015, 3.965, 3.922, 3.883, 3.850, 3.819, 3.792, 3.768, 3.745,
+        3.725, 3.707, 3.690, 3.674, 3.659, 3.646]
+Z999 = 3.291
+
+
+def t999(df: int) -> float:
+    if df < 1:
+        raise ValueError("a prediction interval needs at least two samples")
+    return T999[df - 1] if df <= len(T999) else Z999
 
 
 def t95(df: int) -> float:

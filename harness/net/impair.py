@@ -18,6 +18,8 @@ def random_loss(kernel, sender, receiver, percent: float, ip_protocol: str) -> s
     of the underlay).  Returns how: ``netem`` or ``nftables`` (or ``none (fault injected)``)."""
     if faults.active("loss-rule-missing"):
         return "none (fault injected)"
+    if faults.active("loss-12pct"):
+        percent = round(percent * 1.2, 6)
     if kernel.has("netem"):
         _static_neighbours(sender, receiver)
         sender.ns.nl.tc("add", "netem", sender.link.index, 0x10000, loss=percent)

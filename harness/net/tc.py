@@ -86,8 +86,10 @@ def configured(rate_bps: int) -> int:
     """The rate handed to the kernel: the asked one, unless a shaper fault is injected."""
     if faults.active("shaper-rate-ignored"):
         return 30 * 10**9  # far above anything a veth carries, and within tc's 32-bit rate
-    if faults.active("shaper-10pct-fast"):
-        return int(rate_bps * 1.1)
+    for fault, factor in (("shaper-10pct-fast", 1.10), ("shaper-2pct-fast", 1.02),
+                          ("shaper-2pct-slow", 0.98)):
+        if faults.active(fault):
+            return int(rate_bps * factor)
     return rate_bps
 
 

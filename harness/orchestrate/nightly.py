@@ -60,8 +60,10 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
     if k.kernel is None:
         return
     stored = f"{name}@{k.kernel.key}"
+    previous = None
     try:
-        changes = baseline.compare(k.records, baseline.load(results, stored))
+        previous = baseline.load(results, stored)
+        changes = baseline.compare(k.records, previous)
     except baseline.NoBaseline:
         k.baseline_note = "no baseline"
     except HarnessError as exc:
@@ -74,7 +76,7 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
         k.baseline_note = (f"{len(k.regressions)} regression(s)" if k.regressions
                            else f"no regression ({len(changes)} figures)")
     if save and k.verdict == "PASS":
-        baseline.save(k.records, results, stored, source=",".join(k.folders))
+        baseline.save(k.records, results, stored, source=",".join(k.folders), previous=previous)
         k.baseline_note += "; saved as the new baseline"
 
 

@@ -17,6 +17,23 @@ threshold is a regression only when the two intervals separate: the noise of rep
 regression, a real move is.  With one sample on either side there is no interval, and the
 threshold alone decides.
 
+Each threshold follows the figure's own spread, strongest source first:
+
+1. a count's binomial interval: a record may declare a figure's standard error next to the
+   measurement that makes it (harness.measure.judged: ``derived["metrics"] =
+   judged("tunnel_loss", TWO_SIDED, sigma=0.0042)``); two draws differ by more than ``Z_COUNT`` x sqrt(sb^2 + sn^2) with a
+   chance of 7e-6;
+2. under ``--repeat``, the two 95 % intervals must separate (as well as the threshold below);
+3. the run-to-run spread of a single-sample figure, kept with the baseline: every save adds
+   the night's figure to the baseline's ``history`` (the last HISTORY nights); from 3 nights
+   on, the baseline is their mean and the threshold their 99.9 % prediction interval
+   (Student's t x s x sqrt(1 + 1/n));
+4. otherwise the metric's fixed threshold below (a first night).
+
+A record's declaration may also set the direction: a shaped goodput is two-sided (3 % above
+the configured rate is a shaper that went fast, not an improvement), and so is a loss the lab
+injects on purpose (a loss that falls to 0 is a broken impairment).
+
 A measurement the baseline has and the new run lacks, or has only as failed or skipped, is a
 change too: ``missing``, ``failed`` or ``skipped``, and it counts as a regression unless the
 user says otherwise (``allow_missing``): a nightly job must not go green because a test
@@ -30,15 +47,15 @@ import json
 import os
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..core.units import format_rate
-from ..measure.stats import Summary, separated, summarize
+from ..measure.judged import HIGHER, LOWER, TWO_SIDED
+from ..measure.stats import Summary, separated, summarize, t999
 
-HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,19 @@ METRICS = [
     Metric("fragments_per_datagram", TWO_SIDED, 0.10, absolute=True),
 ]
 BY_KEY = {m.key: m for m in METRICS}
+#: the smallest threshold a history may set, where the nights agree to the last digit (a
+#: fragment count is exactly 2 every night: a spread of 0 must not make 2.001 a regression)
+RESOLUTION = {"fragments_per_datagram": 0.10, "goodput_error": 0.0005, "counter_error": 0.0005,
+              "datagram_loss": 0.001, "tunnel_loss": 0.001, "goodput_bps": 0.001}
+#: standard errors between two binomial draws that make a regression (two-sided 7e-6)
+Z_COUNT = 4.5
+#: nights of figures a baseline keeps; from MIN_HISTORY on they set the threshold
+HISTORY, MIN_HISTORY = 10, 3
+
+
+def _declared(record: dict) -> dict:
+    metrics = record.get("derived", {}).get("metrics")
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def _value(metric: Metric, derived: dict, transformed: bool = True):
@@ -94,6 +124,27 @@ def figures(records: list[dict]) -> dict[str, dict[str, float]]:
             for k, d in samples(records).items()}
 
 
+def declarations(records: list[dict]) -> dict[str, dict[str, dict]]:
+    """{"lab::name": {metric: {"better", "sigma"}}}: what the passed records declare (under
+    repeats the last one's direction, and their sigmas combined as the median's)."""
+    out: dict[str, dict[str, dict]] = {}
+    sig: dict[tuple, list] = {}
+    for r in records:
+        if r.get("verdict") not in ("passed", "flaky"):
+            continue
+        for key, decl in _declared(r).items():
+            if key not in BY_KEY or not isinstance(decl, dict):
+                continue
+            d = out.setdefault(key_of(r), {}).setdefault(key, {})
+            if decl.get("better") in (HIGHER, LOWER, TWO_SIDED):
+                d["better"] = decl["better"]
+            if isinstance(decl.get("sigma"), (int, float)) and decl["sigma"] >= 0:
+                sig.setdefault((key_of(r), key), []).append(float(decl["sigma"]))
+    for (meas, key), values in sig.items():  # n draws: the median's error is about s/sqrt(n)
+        out[meas][key]["sigma"] = statistics.fmean(values) / len(values) ** 0.5
+    return out
+
+
 def intervals(records: list[dict], transformed: bool = True) -> dict[str, dict[str, dict]]:
     """{"lab::name": {metric: {n, mean, ci95_half_width, stdev}}} for the metrics with two
     samples or more (the records of ``--repeat N``); ``transformed`` as for :func:`samples`."""
@@ -122,17 +173,31 @@ def baseline_path(results_root: str, name: str) -> str:
     return os.path.join(results_root, "baselines", f"{name}.json")
 
 
-def save(records: list[dict], results_root: str, name: str, source: str) -> str:
+def save(records: list[dict], results_root: str, name: str, source: str,
+         previous: dict | None = None) -> str:
+    """Keep the run's figures as baseline ``name``; with ``previous`` (the baseline it
+    replaces) the history of the last HISTORY nights goes on, which sets the thresholds."""
     figs = figures(records)
     if not figs:
         raise HarnessError(f"{source} has no passed measurements to keep as a baseline")
     path = baseline_path(results_root, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     kernel = records[0].get("kernel", {})
-    with open(path, "w") as f:
+    history = {}
+    old = (previous or {}).get("history") or {}
+    for meas, values in figs.items():
+        history[meas] = {}
+        for key, v in values.items():
+            past = old.get(meas, {}).get(key) if isinstance(old.get(meas), dict) else None
+            past = [x for x in past if isinstance(x, (int, float))] if isinstance(past, list) else []
+            history[meas][key] = (past + [v])[-HISTORY:]
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
         json.dump({"schema": 1, "name": name, "source": source, "kernel": kernel,
                    "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                   "figures": figs, "intervals": intervals(records)}, f, indent=1)
+                   "figures": figs, "intervals": intervals(records),
+                   "declared": declarations(records), "history": history}, f, indent=1)
+    os.replace(tmp, path)  # a reader never sees half a baseline
     return path
 
 
@@ -164,6 +229,28 @@ class Change:
     base_interval: Summary | None = None  # mean +- 95 % CI, with repeats on that side
     now_interval: Summary | None = None
     flaky: str = ""  # the failed attempt(s) of a measurement that passed on retry
+    sigma_base: float | None = None  # declared standard errors (a count's binomial interval)
+    sigma_now: float | None = None
+    history: tuple = ()  # the baseline's earlier nights of this figure
+
+    @property
+    def threshold(self) -> tuple[float, str]:
+        """The largest change that is still noise, in the metric's unit (relative for a
+        relative metric), and where it comes from."""
+        m = self.metric
+        if self.sigma_base is not None and self.sigma_now is not None:
+            spread = (self.sigma_base ** 2 + self.sigma_now ** 2) ** 0.5
+            if m.absolute:
+                return Z_COUNT * spread, f"{Z_COUNT:g} sigma of two draws"
+            return Z_COUNT * spread / abs(self.baseline or 1), f"{Z_COUNT:g} sigma of two draws"
+        if len(self.history) >= MIN_HISTORY:
+            n = len(self.history)
+            sd = statistics.stdev(self.history)
+            width = t999(n - 1) * sd * (1 + 1 / n) ** 0.5
+            width = max(width, RESOLUTION.get(m.key, 0.0))
+            how = f"99.9 % prediction from {n} nights"
+            return (width if m.absolute else width / abs(self.baseline or 1)), how
+        return m.threshold, "fixed (no spread known yet)"
 
     @property
     def within_noise(self) -> bool:
@@ -189,7 +276,7 @@ class Change:
             return self.status if self.allowed else f"REGRESSION ({self.status})"
         m = self.metric
         diff = (self.now - self.baseline) if m.absolute else (self.change or 0.0)
-        if abs(diff) <= m.threshold:
+        if abs(diff) <= self.threshold[0]:
             return "ok"
         if self.within_noise:
             return "ok (within noise)"
@@ -206,6 +293,8 @@ class Change:
 def compare(records: list[dict], baseline: dict, allow_missing: bool = False) -> list[Change]:
     now = figures(records)
     now_iv, base_iv = intervals(records), baseline.get("intervals", {})
+    now_decl, base_decl = declarations(records), baseline.get("declared") or {}
+    history = baseline.get("history") or {}
     verdicts: dict[str, set] = {}
     for r in records:
         verdicts.setdefault(key_of(r), set()).add(r.get("verdict"))
@@ -226,9 +315,21 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
             else:
                 biv = _interval(base_iv.get(meas, {}).get(key))
                 niv = _interval(now_iv.get(meas, {}).get(key))
+                nd = now_decl.get(meas, {}).get(key, {})
+                bd = base_decl.get(meas, {}).get(key, {}) if isinstance(base_decl.get(meas), dict) else {}
+                metric = BY_KEY[key]
+                better = nd.get("better") or bd.get("better")
+                if better:
+                    metric = replace(metric, better=better)
+                past = tuple(v for v in (history.get(meas, {}).get(key) or [])
+                             if isinstance(v, (int, float))) if isinstance(history.get(meas), dict) else ()
+                if len(past) >= MIN_HISTORY and biv is None:
+                    bval = statistics.fmean(past)  # the nights' mean the prediction is about
                 # repeated: the figure is the mean its interval is centred on
-                out.append(Change(meas, BY_KEY[key], biv.mean if biv else bval,
-                                  niv.mean if niv else nval, base_interval=biv, now_interval=niv))
+                out.append(Change(meas, metric, biv.mean if biv else bval,
+                                  niv.mean if niv else nval, base_interval=biv, now_interval=niv,
+                                  sigma_base=bd.get("sigma"), sigma_now=nd.get("sigma"),
+                                  history=past))
     for c in out:
         if "flaky" in verdicts.get(c.measurement, ()):
             c.flaky = retried.get(c.measurement) or "failed before it passed on retry"
@@ -274,18 +375,20 @@ def _show_change(c: Change) -> str:
     return "" if c.change is None else f"{c.change * 100:+.1f} %"
 
 
-def _threshold(m: Metric | None) -> str:
-    if m is None:
+def _threshold(c: Change) -> str:
+    m = c.metric
+    if m is None or c.status != "measured":
         return "-"
+    value, how = c.threshold
     unit = " pts" if m.absolute and m.key != "fragments_per_datagram" else " %" if not m.absolute else ""
     scale = 1 if m.key == "fragments_per_datagram" else 100
-    return f"±{m.threshold * scale:g}{unit}"
+    return f"±{value * scale:.3g}{unit} ({how})"
 
 
 def render(changes: list[Change], fmt: str = "github") -> str:
     rows = [[c.measurement, c.metric.key if c.metric else "(measurement)",
              _show(c.metric, c.baseline, c.base_interval), _show(c.metric, c.now, c.now_interval),
-             _show_change(c), _threshold(c.metric),
+             _show_change(c), _threshold(c),
              f"{c.metric.better} is better" if c.metric and c.metric.better != TWO_SIDED
              else (TWO_SIDED if c.metric else "-"), c.verdict] for c in changes]
     table = tabulate(rows, headers=["measurement", "metric", "baseline", "now", "change",

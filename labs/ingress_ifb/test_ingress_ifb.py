@@ -15,6 +15,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.core.units import parse_rate
 from harness.measure.counters import counter_windows, settled
 from harness.measure.expect import error, expected_goodput
+from harness.measure.judged import TWO_SIDED, judged
 from harness.measure.shaping import SENDER_LIMITED, judge_shaping, shaped_run
 from harness.net.diag import tcp_receiver
 from harness.net.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
@@ -24,7 +25,12 @@ from harness.plugin.traffic import Capacity
 from harness.plugin.options import shaping_rates
 
 RATES = ["10mbit", "100mbit", "500mbit"]
-TOLERANCE = 0.05  # the kernel selftests' +-5 % (sch_tbf_core.sh)
+#: +-1 %: every judged figure is a steady-state counter or goodput over the window after the
+#: warm-up, on a path that carries at least 3x the rate (Capacity.FACTOR).  Measured: within
+#: +-0.1 % on the host and +-0.25 % in Debian guests (README: the runs behind it), so 1 % sits
+#: 4x outside the widest spread seen and a shaper 2 % off (faults shaper-2pct-fast/-slow)
+#: fails.  The kernel selftests' +-5 % (sch_tbf_core.sh) would pass a 3 % fast HTB.
+TOLERANCE = 0.01
 SHAPERS = {"htb": HTB, "tbf": TBF}
 RECIPE = ("ifb", "ingress", "u32", "mirred")
 
@@ -113,7 +119,7 @@ def test_traffic_goes_through_the_ifb(pair, ifb, iperf3, record):
 @pytest.mark.requires(*RECIPE)
 @pytest.mark.parametrize("qdisc", [pytest.param(q, marks=pytest.mark.requires(q)) for q in SHAPERS])
 def test_ingress_shaping_is_accurate(capacity, pair, ifb, generator, qdisc, rate, record):
-    """2. HTB and TBF on the ifb hold the configured rate within 5 %, by the shaper's byte
+    """2. HTB and TBF on the ifb hold the configured rate within 1 %, by the shaper's byte
     counter and by the receiver's steady-state goodput over the same window (expected: rate x
     1448/1514 at MTU 1500); the generator's whole-run figure is recorded beside it."""
     capacity.check(rate)
@@ -193,7 +199,8 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
                         "counter_rate_bps": windows[port].rate_bps,
                         "counter_error": errors["kernel counter"], "shaper_throttled": throttled,
                         "shaping_verdict": verdicts[port].outcome,
-                        "verdict_reason": verdicts[port].reason},
+                        "verdict_reason": verdicts[port].reason,
+                        "metrics": judged("goodput_bps", TWO_SIDED)},
                tolerance=TOLERANCE)
     failed = [f"port {p}: {v.reason}" for p, v in verdicts.items() if v.outcome == "fail"]
     assert not failed, "; ".join(failed)

@@ -135,3 +135,66 @@ def test_no_baseline_and_an_unreadable_one_are_told_apart(tmp_path):
 def test_a_baseline_name_that_is_no_plain_name_is_refused(tmp_path, name):
     with pytest.raises(baseline.HarnessError, match="bad baseline name"):
         baseline.baseline_path(str(tmp_path), name)
+
+
+def loss_rec(lost, sigma=0.0042):
+    from harness.measure.judged import TWO_SIDED, judged
+
+    return rec("gre MTU 1400 with 10 % loss", tunnel_loss=lost,
+               metrics=judged("tunnel_loss", TWO_SIDED, sigma=sigma))
+
+
+def test_an_injected_loss_is_judged_two_sided_by_its_binomial_spread(tmp_path):
+    """Seen: 9.51 % -> 10.52 % with nothing changed failed the night against a fixed 1-point
+    threshold, 'lower is better'.  Each night is one binomial draw (sigma 0.42 points over
+    ~5000 datagrams): two draws differ by that much often; a loss that falls to 0 (a broken
+    impairment) is a regression, not an improvement."""
+    baseline.save([loss_rec(0.0951)], str(tmp_path), "b", source="night 1")
+    base = baseline.load(str(tmp_path), "b")
+    (change,) = baseline.compare([loss_rec(0.1052)], base)
+    assert change.verdict == "ok" and "sigma of two draws" in change.threshold[1]
+    assert change.threshold[0] == pytest.approx(4.5 * (2 * 0.0042 ** 2) ** 0.5)
+    (gone,) = baseline.compare([loss_rec(0.0)], base)
+    assert gone.verdict == "REGRESSION"
+    (doubled,) = baseline.compare([loss_rec(0.19)], base)
+    assert doubled.verdict == "REGRESSION"
+
+
+def shaped(error, name="htb 100mbit iperf3"):
+    from harness.measure.judged import TWO_SIDED, judged
+
+    return rec(name, goodput_bps=95.64e6 * (1 + error), goodput_error=error,
+               counter_error=error, metrics=judged("goodput_bps", TWO_SIDED))
+
+
+def test_a_shaped_goodput_above_its_rate_is_no_improvement(tmp_path):
+    """Seen: a shaper 3 % fast read 'higher is better: ok' on its goodput."""
+    baseline.save([shaped(0.0002)], str(tmp_path), "b", source="night 1")
+    changes = baseline.compare([shaped(0.15)], baseline.load(str(tmp_path), "b"))
+    got = {c.metric.key: c for c in changes}
+    assert got["goodput_bps"].metric.better == "two-sided"
+    assert got["goodput_bps"].verdict == "REGRESSION"
+
+
+def test_a_history_of_nights_sets_the_threshold_and_catches_a_three_percent_shaper(tmp_path):
+    """From three nights on, the baseline keeps each night's figure and judges the next by
+    their 99.9 % prediction interval: nights with nothing changed stay ok, 3 % fast fails."""
+    import random
+
+    rng = random.Random(7)
+    nights = [rng.gauss(0.0, 0.0003) for _ in range(12)]  # the host's spread: +-0.1 % at most
+    previous = None
+    for i, e in enumerate(nights[:10]):
+        if previous is not None:
+            changes = baseline.compare([shaped(e)], previous)
+            assert not baseline.regressions(changes), (i, baseline.render(changes))
+        baseline.save([shaped(e)], str(tmp_path), "b", source=f"night {i}", previous=previous)
+        previous = baseline.load(str(tmp_path), "b")
+    assert len(previous["history"]["demo::htb 100mbit iperf3"]["counter_error"]) == 10
+    quiet = {c.metric.key: c for c in baseline.compare([shaped(nights[10])], previous)}
+    assert quiet["counter_error"].verdict == "ok"
+    assert "prediction from 10 nights" in quiet["counter_error"].threshold[1]
+    assert quiet["counter_error"].threshold[0] < 0.005  # far tighter than the fixed 1 point
+    fast = {c.metric.key: c for c in baseline.compare([shaped(0.03)], previous)}
+    assert fast["counter_error"].verdict == "REGRESSION"
+    assert fast["goodput_bps"].verdict == "REGRESSION"

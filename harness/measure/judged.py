@@ -1,0 +1,27 @@
+"""How a figure is judged against a baseline, declared by the measurement that makes it.
+
+    derived["metrics"] = judged("goodput_bps", TWO_SIDED) | judged("tunnel_loss", TWO_SIDED,
+                                                                  sigma=0.0042)
+
+``better``: which way is good (a shaped goodput and an injected loss are two-sided: both
+ways off their prediction are wrong); ``sigma``: the figure's own standard error where the
+measurement knows it (a count's binomial interval).  harness.results.baseline reads these
+from the records; its central list gives the rest (a metric's default direction and the
+threshold of a first night)."""
+
+from __future__ import annotations
+
+HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
+
+
+def judged(key: str, better: str | None = None, sigma: float | None = None) -> dict:
+    if better not in (None, HIGHER, LOWER, TWO_SIDED):
+        raise ValueError(f"{key}: better must be {HIGHER}, {LOWER} or {TWO_SIDED}")
+    if sigma is not None and not sigma >= 0:
+        raise ValueError(f"{key}: sigma must be a number >= 0, not {sigma!r}")
+    return {key: {k: v for k, v in (("better", better), ("sigma", sigma)) if v is not None}}
+
+
+def binomial_sigma(share: float, trials: int) -> float:
+    """Standard error of a share observed over ``trials`` independent draws."""
+    return (share * (1 - share) / max(trials, 1)) ** 0.5
