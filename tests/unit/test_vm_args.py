@@ -20,3 +20,29 @@ def test_optional_pytest_plugins_stay_off_in_the_guest_unless_asked_for():
     assert "no:doctest" in off and "no:debugging" in off and "no:legacypath" in off
     assert "no:debugging" not in guest_plugin_opts(["--pdb", "labs/ingress_ifb"])
     assert "no:doctest" not in guest_plugin_opts(["--doctest-modules"])
+
+
+def test_the_guest_exit_code_comes_from_its_own_file_and_never_through_a_link(tmp_path):
+    """Old code took vng's exit code alone: on a tree with CONFIG_DEVTMPFS_MOUNT=y the virtio
+    port that carries it was missing and a run with 4 passed tests read 255."""
+    import os
+
+    from harness.vm.guest import EXIT_CODE_FILE, guest_command
+    from harness.vm.launch import guest_exit_code, remove_symlinks
+
+    script = guest_command(["labs/_example"], str(tmp_path), "6.1.0-x", "/boot/vmlinuz-x")
+    assert f"echo $rc > {tmp_path}/6.1.0-x/{EXIT_CODE_FILE}" in script
+    assert script.rstrip().endswith("exit $rc")
+    assert guest_exit_code(str(tmp_path), 255) == (255, "unknown")  # no file, no port
+    assert guest_exit_code(str(tmp_path), 1) == (1, "vng")
+    (tmp_path / EXIT_CODE_FILE).write_text("0\n")
+    assert guest_exit_code(str(tmp_path), 255) == (0, "file")
+    (tmp_path / "target").write_text("1\n")
+    os.unlink(tmp_path / EXIT_CODE_FILE)
+    os.symlink(tmp_path / "target", tmp_path / EXIT_CODE_FILE)
+    assert guest_exit_code(str(tmp_path), 255) == (255, "unknown")  # O_NOFOLLOW
+    (tmp_path / "sub").mkdir()
+    os.symlink("/etc", tmp_path / "sub" / "etc")
+    assert remove_symlinks(str(tmp_path)) == [f"exit-code -> {tmp_path}/target",
+                                              "sub/etc -> /etc"]
+    assert os.path.exists("/etc/hostname") and (tmp_path / "target").exists()

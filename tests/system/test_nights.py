@@ -1,0 +1,50 @@
+"""Ten nights with nothing changed stay green; a shaper 2 % fast on the eleventh does not.
+
+The shortened form of the proof in the closing note of issue "Verdicts, round two" (there: every
+lab on the host and a Debian kernel): `kernel-lab nightly --baseline quiet --save-baseline`
+ten times in a row on this kernel, with the _example lab (TBF through the steady-state
+counters) and gre_mtu's loss test on VXLAN (a binomial draw: 10 % loss over ~5000 datagrams).
+Each night is compared with the baseline the nights before it built (from the third on, by
+their 99.9 % prediction interval; the loss by its binomial spread), so a fixed threshold's
+false alarm cannot hide here.  Then one more night with the shaper 2 % fast must fail."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SELECTION = ["--", "-k", "tbf_holds or (loss_multiplies and vxlan)"]
+NIGHTS = 10
+
+
+def night(results, run_id, *extra, pytest_args=()):
+    return subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(results),
+                           "nightly", "--kernels", "running", "--labs", "_example,gre_mtu",
+                           "--baseline", "quiet", "--run-id", run_id, *extra, *SELECTION,
+                           *pytest_args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def verdict(results, run_id) -> dict:
+    (kernel,) = json.loads((results / run_id / "nightly.json").read_text())
+    return kernel
+
+
+def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_does_not(tmp_path):
+    notes = []
+    for n in range(NIGHTS):
+        r = night(tmp_path, f"night-{n:02d}", "--save-baseline")
+        k = verdict(tmp_path, f"night-{n:02d}")
+        notes.append(k["baseline"])
+        assert r.returncode == 0 and k["verdict"] == "PASS", (n, notes, r.stdout[-3000:])
+    assert notes[0] == "no baseline; saved as the new baseline"
+    assert all(note.startswith("no regression") for note in notes[1:]), notes
+    stored = json.loads(next((tmp_path / "baselines").glob("quiet@*.json")).read_text())
+    history = stored["history"]["_example::tbf 20mbit iperf3"]["counter_error"]
+    assert len(history) == NIGHTS
+    r = night(tmp_path, "night-fast", pytest_args=("-p", "harness.plugin.faults",
+                                                   "--inject-fault", "shaper-2pct-fast"))
+    k = verdict(tmp_path, "night-fast")
+    assert r.returncode == 1 and k["verdict"] == "FAIL", r.stdout[-3000:]
+    assert "regression" in k["baseline"] and not k["baseline"].startswith("no regression")
