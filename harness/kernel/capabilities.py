@@ -112,8 +112,12 @@ class Kernel:
         feature = FEATURES[name]
         state = self.config_state(feature)
         how = state
-        if state == MODULE and feature.module:
+        if state == MODULE and feature.module and feature.kind != "sock_diag":
             how = self._load_module(feature)
+        elif state == MODULE and feature.kind == "sock_diag":
+            # the kernel loads a sock_diag handler itself on the first dump that needs it
+            # (sock_diag's request_module: no device, no namespace state): the probe does
+            how = "module, loaded by the kernel on first use"
         available = None
         if self.probe_namespace is not None or feature.kind in NAMESPACE_FREE_PROBES:
             available = probe(feature, self.probe_namespace)

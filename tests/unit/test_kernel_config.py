@@ -181,3 +181,16 @@ def test_sock_diag_probe_reads_the_error_a_dump_ends_with():
         assert probes.sock_diag_error(socket.AF_INET, socket.IPPROTO_RAW) == errno.ENOENT
     if config.get("CONFIG_XDP_SOCKETS_DIAG") is None:
         assert probes.sock_diag_error(44, 0) == errno.ENOENT
+
+
+def test_a_sock_diag_module_is_left_to_the_kernel_to_load(monkeypatch):
+    """A distribution host has tcp_diag as a module: the kernel loads it on the first dump
+    (sock_diag's request_module), as it did for the counters all along; the harness does not
+    ask for --modprobe for it, and the probe decides."""
+    monkeypatch.setattr(capabilities, "module_loaded", lambda m: False)
+    monkeypatch.setattr(capabilities, "probe", lambda feature, ns: True)
+    k = kernel_with({"CONFIG_INET_TCP_DIAG": "m", "CONFIG_PACKET_DIAG": "m"},
+                    ModuleLoader(allowed=False))
+    k.require("tcp_diag", "packet_diag")
+    assert k.capability("tcp_diag").how == "module, loaded by the kernel on first use"
+    assert k.modules.log == []
