@@ -31,6 +31,8 @@ from ..core.errors import HarnessError
 #: far its fit may stray from the averaged edges before the counter counts as stalled
 EDGE_S = 0.25
 STALL_SHARE = 0.01
+#: fewer readings than this over a window cannot give a slope worth judging
+MIN_READINGS = 10
 
 
 @dataclass
@@ -137,17 +139,24 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
     time.sleep(warmup)
     t0 = time.monotonic()
     readings = [_read_all(counters, t0)]
-    while True:
+    # the window is time, not a count of readings: a kernel (or an emulated CPU) on which one
+    # round of readings takes longer than ``period`` gets fewer readings, not a longer window
+    while time.monotonic() - t0 < window:
         next_at = t0 + period * len(readings)
-        if next_at > t0 + window:
-            break
-        time.sleep(max(0.0, next_at - time.monotonic()))
+        time.sleep(max(0.0, min(next_at, t0 + window) - time.monotonic()))
         readings.append(_read_all(counters, t0))
     ended = sorted(str(k) for k, alive in (running or {}).items() if not alive())
-    span = readings[-1][next(iter(counters))][0] - readings[0][next(iter(counters))][0]
+    first = next(iter(counters))
+    span = readings[-1][first][0] - readings[0][first][0]
+    rounds = span / max(len(readings) - 1, 1)
     if ended:
         raise HarnessError(f"flow(s) {', '.join(ended)} ended before the counting window closed "
-                           f"({span:.1f} s after {warmup:.1f} s of warm-up): run them longer")
+                           f"({span:.1f} s after {warmup:.1f} s of warm-up, {len(readings)} "
+                           f"readings, {rounds * 1000:.0f} ms apart): run them longer")
+    if len(readings) < MIN_READINGS:
+        raise HarnessError(f"only {len(readings)} readings of the counters in {span:.1f} s "
+                           f"({rounds * 1000:.0f} ms each, {period * 1000:.0f} ms wanted): "
+                           "reading them is too slow here to fit a rate")
     out = {}
     for k in counters:
         samples = [r[k] for r in readings]

@@ -65,13 +65,19 @@ static void link_virtio_ports(void)
 {
 	struct dirent *e;
 	DIR *dir;
+	int mounted;
 
 	if (mount("sysfs", "/sys", "sysfs", 0, NULL)) {
 		failed("mount", "/sys");
 		return;
 	}
-	/* devtmpfs has one instance: the links stay when virtme-ng-init mounts it again */
-	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL)) {
+	/*
+	 * devtmpfs has one instance: the links stay when virtme-ng-init mounts it again.  A
+	 * kernel with CONFIG_DEVTMPFS_MOUNT=y (virtme-ng's own config, so every tree built from
+	 * kernel-lab's fragment) has mounted it on /dev already: EBUSY, and the links go there.
+	 */
+	mounted = !mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	if (!mounted && errno != EBUSY) {
 		failed("mount", "/dev");
 	} else {
 		mkdir("/dev/virtio-ports", 0755);
@@ -81,7 +87,8 @@ static void link_virtio_ports(void)
 				link_port(e->d_name);
 		if (dir)
 			closedir(dir);
-		umount("/dev");
+		if (mounted)
+			umount("/dev");
 	}
 	umount("/sys");
 }
