@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import secrets
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -161,13 +162,6 @@ def link_latest(root: str, run_id: str) -> None:
         pass
 
 
-def pytest_runtest_logstart(nodeid, location):
-    _RAN[0] = True
-
-
-_RAN = [False]
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     """A session that ran no test (``--collect-only``, a selection that deselects everything,
@@ -175,15 +169,18 @@ def pytest_sessionfinish(session, exitstatus):
     so does the run folder if nothing else is in it (``results/latest`` only ever moves when a
     test starts a run, harness.plugin.fixtures.run)."""
     config = session.config
-    if _RAN[0] or hasattr(config, "workerinput") or IN_GUEST or STATE not in config.stash:
+    if hasattr(config, "workerinput") or IN_GUEST or STATE not in config.stash:
         return
     run_dir = config.stash[STATE]["run_dir"]
     xml = getattr(config.option, "xmlpath", None)
-    if xml and os.path.dirname(os.path.abspath(xml)) == os.path.abspath(run_dir):
-        try:
-            os.unlink(xml)
-        except FileNotFoundError:
-            pass
+    if not xml or os.path.dirname(os.path.abspath(xml)) != os.path.abspath(run_dir):
+        return
+    try:  # the JUnit file says whether any test ran (under pytest-xdist too)
+        if next(ET.parse(xml).getroot().iter("testcase"), None) is not None:
+            return
+        os.unlink(xml)
+    except (OSError, ET.ParseError):
+        return
     try:
         os.rmdir(run_dir)  # only when empty
     except OSError:
