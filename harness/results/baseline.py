@@ -21,8 +21,8 @@ Each threshold follows the figure's own spread, strongest source first:
 
 1. a count's binomial interval: a record may declare a figure's standard error next to the
    measurement that makes it (harness.measure.judged: ``derived["metrics"] =
-   judged("tunnel_loss", TWO_SIDED, sigma=0.0042)``); two draws differ by more than ``Z_COUNT`` x sqrt(sb^2 + sn^2) with a
-   chance of 7e-6;
+   judged("tunnel_loss", TWO_SIDED, sigma=0.0042)``); two draws differ by more than
+   ``Z_COUNT`` x sqrt(sb^2 + sn^2) with a chance of 7e-6;
 2. under ``--repeat``, the two 95 % intervals must separate (as well as the threshold below);
 3. the run-to-run spread of a single-sample figure, kept with the baseline: every save adds
    the night's figure to the baseline's ``history`` (the last HISTORY nights); from 3 nights
@@ -78,10 +78,13 @@ METRICS = [
     Metric("fragments_per_datagram", TWO_SIDED, 0.10, absolute=True),
 ]
 BY_KEY = {m.key: m for m in METRICS}
-#: the smallest threshold a history may set, where the nights agree to the last digit (a
-#: fragment count is exactly 2 every night: a spread of 0 must not make 2.001 a regression)
-RESOLUTION = {"fragments_per_datagram": 0.10, "goodput_error": 0.0005, "counter_error": 0.0005,
-              "datagram_loss": 0.001, "tunnel_loss": 0.001, "goodput_bps": 0.001}
+#: the smallest threshold a history may set, in the metric's unit (relative for goodput_bps):
+#: what a figure resolves, so that nights agreeing by chance (or exactly: a fragment count is 2
+#: every night) do not make the next ordinary one a regression.  A shaping figure resolves
+#: about 0.1 % (a counter moves in 64 KiB GSO steps, 1.7 % of a 3 s window at 10 Mbit/s; the
+#: slope through ~60 readings brings that to ~0.1 %): 0.2 points; a relative goodput 0.2 %.
+RESOLUTION = {"fragments_per_datagram": 0.10, "goodput_error": 0.002, "counter_error": 0.002,
+              "datagram_loss": 0.001, "tunnel_loss": 0.001, "goodput_bps": 0.002}
 #: standard errors between two binomial draws that make a regression (two-sided 7e-6)
 Z_COUNT = 4.5
 #: nights of figures a baseline keeps; from MIN_HISTORY on they set the threshold
@@ -247,9 +250,9 @@ class Change:
             n = len(self.history)
             sd = statistics.stdev(self.history)
             width = t999(n - 1) * sd * (1 + 1 / n) ** 0.5
-            width = max(width, RESOLUTION.get(m.key, 0.0))
-            how = f"99.9 % prediction from {n} nights"
-            return (width if m.absolute else width / abs(self.baseline or 1)), how
+            if not m.absolute:
+                width /= abs(self.baseline or 1)
+            return max(width, RESOLUTION.get(m.key, 0.0)), f"99.9 % prediction from {n} nights"
         return m.threshold, "fixed (no spread known yet)"
 
     @property
