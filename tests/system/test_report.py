@@ -93,12 +93,20 @@ def test_baseline_verdicts_in_both_directions(real_run, tmp_path):
     bad = baseline.regressions(baseline.compare(slower, base))
     assert bad and all(c.metric.key == "goodput_bps" for c in bad)
 
-    faster = copy.deepcopy(recs)  # goodput 20 % up: better, not a regression
+    faster = copy.deepcopy(recs)  # unshaped goodput 20 % up: better, not a regression
     for r in faster:
-        if "goodput_bps" in r["derived"]:
+        if "goodput_bps" in r["derived"] and "configured_bps" not in r["derived"]:
             r["derived"]["goodput_bps"] *= 1.2
     changes = baseline.compare(faster, base)
     assert not baseline.regressions(changes) and any(c.verdict == "improved" for c in changes)
+
+    fast_shaper = copy.deepcopy(recs)  # a shaped goodput 20 % up is a shaper gone fast
+    for r in fast_shaper:
+        if "goodput_bps" in r["derived"] and "configured_bps" in r["derived"]:
+            r["derived"]["goodput_bps"] *= 1.2
+    bad = baseline.regressions(baseline.compare(fast_shaper, base))
+    assert bad and all(c.metric.key == "goodput_bps" and c.metric.better == "two-sided"
+                       for c in bad)
 
     worse = copy.deepcopy(recs)  # shaping error grows by 4 points: lower is better
     for r in worse:
