@@ -40,6 +40,11 @@ UDP_RATE = 20_000_000  # well below what the slowest (emulated, userspace) path 
 # loses beyond the tunnel (its socket buffer: 1.95 % and 7.0 % seen in an emulated guest, with
 # every datagram out of the tunnel) is recorded, not judged.
 TUNNEL_LOSS = 0.01
+# Where the kernel datapath fragments, the receiving hypervisor reassembles.  Under emulation
+# it has evicted incomplete datagrams under CPU starvation (53 of 3374, 1.6 %, in a Debian
+# guest, every fragment having reached it, counted as IpReasmFails); a reassembly that does not
+# work fails far beyond this bound.
+REASSEMBLY_LOSS = 0.05
 
 #: which configuration carries traffic on which datapath, as measured (README): the userspace
 #: datapath sends tunnel packets only through a bridge port it owns (native tunnelling needs
@@ -170,7 +175,7 @@ def counters(setup) -> dict:
             "IpFragOKs": s1["IpFragOKs"], "IpFragCreates": s1["IpFragCreates"],
             "out_of_h1_nic": nic1["tx_packets"], "h1_nic_tx_dropped": nic1["tx_dropped"],
             "into_h2_nic": nic2["rx_packets"], "h2_nic_rx_dropped": nic2["rx_dropped"],
-            "IpReasmOKs": s2["IpReasmOKs"],
+            "IpReasmOKs": s2["IpReasmOKs"], "IpReasmFails": s2["IpReasmFails"],
             "out_of_h2_to_vm": to_vm2["tx_packets"], "h2_to_vm_tx_dropped": to_vm2["tx_dropped"],
             "vm2_rx_packets": eth2["rx_packets"], "vm2_rx_dropped": eth2["rx_dropped"],
             "vm2_UdpInDatagrams": vm2["UdpInDatagrams"],
@@ -190,8 +195,19 @@ def machine_drops(d) -> int:
 
 
 def tunnel_loss(d) -> float:
-    """Frames that entered h1 from VM1 and never left h2 towards VM2, less the machine's."""
-    return share_lost(d["into_h1_from_vm"], d["out_of_h2_to_vm"], explained=machine_drops(d))
+    """Frames that entered h1 from VM1 and never left h2 towards VM2, less the machine's and
+    less the datagrams whose fragments all reached h2 but which h2 counted as failed
+    reassemblies (judged on their own: :data:`REASSEMBLY_LOSS`)."""
+    return share_lost(d["into_h1_from_vm"], d["out_of_h2_to_vm"],
+                      explained=machine_drops(d) + d.get("IpReasmFails", 0))
+
+
+def per_datagram(d) -> float:
+    """Underlay packets h1 sent per frame its switch took in: frames the userspace switch never
+    read from its packet sockets (the machine's, counted) are not in the denominator (281 of
+    3659 once under emulation made a path that fits read 0.92 instead of 1.00)."""
+    taken = d["into_h1_from_vm"] - d.get("h1_packet_socket_drops", 0)
+    return (d["out_of_h1_nic"] + d["h1_nic_tx_dropped"]) / max(taken, 1)
 
 
 @pytest.mark.parametrize("df_default", ["true", "false"])
@@ -220,10 +236,10 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
         d = delta(before, settled(lambda: counters(setup)))
         transfer = tcp_transfer(*setup.vms, nbytes=2 << 20)
         tcp = iperf3.measure(*setup.vms, seconds=3, port=5202) if transfer.complete else None
-        per_datagram = d["out_of_h1_nic"] / max(d["into_h1_from_vm"], 1)
+        underlay_k = per_datagram(d)
         dropped = max(d["into_h1_from_vm"] - d["out_of_h1_nic"], 0)
         lost = tunnel_loss(d)
-        seen[vm_mtu] = (udp, d, per_datagram, transfer, tcp)
+        seen[vm_mtu] = (udp, d, underlay_k, transfer, tcp)
         record(f"{datapath} df_default={df_default} VM MTU {vm_mtu}",
                params={"datapath": datapath, "config": "a", "df_default": df_default,
                        "vm_mtu": vm_mtu, "payload": payload, "setup": label},
@@ -231,14 +247,15 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
                         "tcp": tcp.as_record() if tcp else None},
                derived={"tunnel_loss": lost, "datagram_loss": udp.datagram_loss,
                         "machine_drops": machine_drops(d),
-                        "underlay_per_datagram": per_datagram,
+                        "underlay_per_datagram": underlay_k,
+                        "reassembly_failures": d["IpReasmFails"],
                         "lost_beyond_tunnel": d["h2_to_vm_tx_dropped"] + d["vm2_rx_dropped"]
                         + d["vm2_UdpRcvbufErrors"],
                         "goodput_bps": tcp.goodput_bps if tcp else 0.0})
         ovs_table.add(datapath, label, vm_mtu, f"UDP {format_rate(UDP_RATE)}, {payload} B",
                       "yes" if lost < 0.5 else "no",
                       format_rate(udp.goodput_bps), f"{udp.datagram_loss:.2%}",
-                      f"{per_datagram:.2f}", d["IpFragCreates"], dropped)
+                      f"{underlay_k:.2f}", d["IpFragCreates"], dropped)
         ovs_table.add(datapath, label, vm_mtu, "TCP", "yes" if transfer.complete else "no",
                       format_rate(tcp.goodput_bps) if tcp else f"0 ({transfer.received} B in "
                       f"{transfer.seconds:.0f} s)", "-", "-", "-", "-")
@@ -252,6 +269,10 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
     if datapath == "system" and df_default == "false":
         # each datagram fragmented in two on the underlay, and the tunnel lost none
         assert 1.95 <= k <= 2.1 and d["IpFragCreates"] == 2 * d["IpFragOKs"] > 1000, d
+        # every fragment reached h2 (the underlay lost none) ...
+        assert d["into_h2_nic"] + d["h2_nic_rx_dropped"] >= d["IpFragCreates"], d
+        # ... and h2 reassembled them, but for a share it counted as failed
+        assert d["IpReasmFails"] <= REASSEMBLY_LOSS * d["IpFragOKs"], d
         assert tunnel_loss(d) <= TUNNEL_LOSS, d
         assert transfer.complete and tcp.goodput_bps < seen[1400][4].goodput_bps
     else:

@@ -99,8 +99,9 @@ def test_plant(request, record):
             escaped.append(where)
         except OSError:
             pass
-    record("planted", samples={{"escaped": escaped}})
-    assert not escaped, escaped
+    # a write that "succeeded" may have landed in the guest's throw-away overlay (/tmp, say):
+    # the host checks what reached its disk
+    record("planted", samples={{"written_in_guest": escaped}})
 '''
 
 
@@ -109,7 +110,7 @@ def test_a_guest_writes_only_its_folder_and_its_symlinks_are_never_followed(tmp_
     """Old code gave the guest the whole run folder (9p rwdir) and then wrote vm.json, panic
     records and reports there as root, following links.  A guest that plants links to a host
     file must leave that file untouched, and cannot write beside its own folder."""
-    # not under /tmp: the guest sees /tmp as a throw-away overlay, where any write succeeds
+    # beside the checkout's results (wherever it is): the guest's rwdir is 9p to the host disk
     base = Path(tempfile.mkdtemp(prefix="test-plant-", dir=os.path.join(ROOT, "results")))
     try:
         victim = base / "victim"
@@ -121,7 +122,7 @@ def test_a_guest_writes_only_its_folder_and_its_symlinks_are_never_followed(tmp_
                             "--kernel", debian_image, "--results", str(base / "res"),
                             "--run-id", "plant", str(lab)],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]  # nothing escaped
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         assert victim.read_text() == "untouched\n"
         guest = base / "res" / "plant" / kernel_release(debian_image)
         assert not (guest / "vm.json").is_symlink()
