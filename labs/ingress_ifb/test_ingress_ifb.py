@@ -22,7 +22,7 @@ from harness.net.tc import (HTB, TBF, add_class_under_ingress, classes, classify
                             egress_redirect, htb_classes, ingress_redirect, mirred_stats,
                             qdisc_drops)
 from harness.plugin.traffic import Capacity
-from harness.plugin.options import shaping_rates
+from harness.plugin.options import IN_GUEST, shaping_rates
 
 RATES = ["10mbit", "100mbit", "500mbit"]
 #: +-1 %: every judged figure is a steady-state counter or goodput over the window after the
@@ -31,6 +31,11 @@ RATES = ["10mbit", "100mbit", "500mbit"]
 #: 4x outside the widest spread seen and a shaper 2 % off (faults shaper-2pct-fast/-slow)
 #: fails.  The kernel selftests' +-5 % (sch_tbf_core.sh) would pass a 3 % fast HTB.
 TOLERANCE = 0.01
+#: The receiver's steady-state goodput in an emulated guest gets 2 %: a TCP flow's loss recovery
+#: there moves it more than the shaper's counter (TBF 10 Mbit/s with netperf read +0.76 % in a
+#: Debian 6.1 guest while its counter held; 0.74 % over two virtio-net ports).  The shaper's own
+#: counter keeps +-1 % everywhere, so a shaper 2 % off still fails in a guest.
+GOODPUT_TOLERANCE = 0.02 if IN_GUEST else TOLERANCE
 SHAPERS = {"htb": HTB, "tbf": TBF}
 RECIPE = ("ifb", "ingress", "u32", "mirred")
 
@@ -132,8 +137,8 @@ def test_ingress_shaping_is_accurate(capacity, pair, ifb, generator, qdisc, rate
                    "direction": "ingress via ifb"},
            samples={"window": run.window.as_record(), "received": run.received.as_record(),
                     "traffic": run.traffic.as_record()},
-           derived=run.derived(TOLERANCE), tolerance=TOLERANCE)
-    judge(run.verdict(TOLERANCE))
+           derived=run.derived(TOLERANCE, GOODPUT_TOLERANCE), tolerance=TOLERANCE)
+    judge(run.verdict(TOLERANCE, GOODPUT_TOLERANCE))
 
 
 @pytest.mark.requires("ingress", "htb")
@@ -187,7 +192,8 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
         received = windows[f"received {port}"]
         errors = {"kernel counter": error(windows[port].rate_bps, bps),
                   "goodput": error(received.rate_bps, expected)}
-        verdicts[port] = judge_shaping(errors, throttled, TOLERANCE)
+        verdicts[port] = judge_shaping(errors, throttled, TOLERANCE,
+                                       {"goodput": GOODPUT_TOLERANCE})
         record(f"flow to port {port} in class 1:{minor:x}",
                params={"qdisc": "htb", "rate": rate, "port": port, "generator": "iperf3"},
                samples={"window": windows[port].as_record(), "received": received.as_record(),
@@ -222,6 +228,6 @@ def test_egress_shaping_through_the_ifb(lab, kernel, capacity, pair, generator, 
                    "direction": "egress via ifb"},
            samples={"window": run.window.as_record(), "received": run.received.as_record(),
                     "traffic": run.traffic.as_record()},
-           derived=run.derived(TOLERANCE), tolerance=TOLERANCE)
+           derived=run.derived(TOLERANCE, GOODPUT_TOLERANCE), tolerance=TOLERANCE)
     assert mirred_stats(pair.a.link, parent=0xFFFFFFF3)["packets"] > 0
-    judge(run.verdict(TOLERANCE))
+    judge(run.verdict(TOLERANCE, GOODPUT_TOLERANCE))

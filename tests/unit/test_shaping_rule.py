@@ -29,3 +29,16 @@ def test_below_the_rate_while_throttling_fails():
 def test_within_the_tolerance_passes_whatever_the_overlimits():
     assert judge_shaping({"kernel counter": 0.004, "goodput": -0.01}, 30, TOL).outcome == PASS
     assert judge_shaping({"kernel counter": 0.049, "goodput": -0.049}, 0, TOL).outcome == PASS
+
+
+def test_a_figure_may_carry_a_bound_of_its_own():
+    """In an emulated guest the receiver's goodput gets 2 % while the shaper's counter keeps
+    1 %: a goodput +1.5 % passes there, a counter +1.5 % still fails."""
+    from harness.measure.shaping import judge_shaping
+
+    wide = {"goodput": 0.02}
+    assert judge_shaping({"kernel counter": 0.001, "goodput": 0.015}, 10, 0.01, wide).outcome \
+        == "pass"
+    assert judge_shaping({"kernel counter": 0.015, "goodput": 0.001}, 10, 0.01, wide).outcome \
+        == "fail"
+    assert judge_shaping({"kernel counter": 0.001, "goodput": 0.015}, 10, 0.01).outcome == "fail"
