@@ -15,7 +15,7 @@ import socket
 import struct
 
 from pyroute2 import IPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
+from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.generic import GenericNetlinkSocket
 from pyroute2.netlink.rtnl import RTM_NEWQDISC, RTM_NEWTFILTER
@@ -69,7 +69,6 @@ def probe_genl(family: str) -> bool:
 
 NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY = 4, 20
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_DUMP = 0x300
 #: the sock_diag dumps the harness reads: probe_arg -> (address family, protocol)
 SOCK_DIAG_TARGETS = {"tcp": (socket.AF_INET, socket.IPPROTO_TCP),
                      "packet": (socket.AF_PACKET, 0)}
@@ -90,10 +89,11 @@ def sock_diag_error(family: int, protocol: int, sock: socket.socket | None = Non
         body = struct.pack("=BBBxI48x", family, protocol, 0, 0)
     own = sock is None
     sock = sock or socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+    timeout = sock.gettimeout()  # a caller's socket goes back as it came
     try:
         sock.settimeout(10)
         sock.send(struct.pack("=IHHII", 16 + len(body), SOCK_DIAG_BY_FAMILY,
-                              0x1 | NLM_F_DUMP, 1, 0) + body)
+                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body)
         while True:
             data = sock.recv(65536)
             offset = 0
@@ -106,6 +106,8 @@ def sock_diag_error(family: int, protocol: int, sock: socket.socket | None = Non
     finally:
         if own:
             sock.close()
+        else:
+            sock.settimeout(timeout)
 
 
 def probe_cgroup_v1(controller: str, proc_cgroups: str = "/proc/cgroups") -> bool:

@@ -19,10 +19,8 @@ from pyroute2.netlink.nlsocket import NetlinkSocket
 
 from ..core import netns
 from ..core.errors import HarnessError
-from ..kernel.probes import sock_diag_error
+from ..kernel.probes import NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, sock_diag_error
 
-NETLINK_SOCK_DIAG = 4
-SOCK_DIAG_BY_FAMILY = 20
 PACKET_SHOW_MEMINFO = 0x10
 INET_DIAG_INFO_EXT = 1 << (2 - 1)  # idiag_ext bit of INET_DIAG_INFO (2): tcp_info
 
@@ -47,11 +45,21 @@ class packet_diag_msg(nlmsg):
 
 
 @contextmanager
-def _sock_diag(namespace: str):
+def _sock_diag(namespace: str, family: int, protocol: int, what: str):
     """A sock_diag netlink socket made inside ``namespace`` (pyroute2 would open its own in the
-    caller's), closed on exit."""
+    caller's), closed on exit.  Before it is handed out, the same socket checks that the kernel
+    dumps ``family``/``protocol`` (a HarnessError with the kernel's answer, naming ``what``)."""
     sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
                         NETLINK_SOCK_DIAG)
+    try:
+        code = sock_diag_error(family, protocol, sock)
+    except BaseException:
+        sock.close()
+        raise
+    if code:
+        sock.close()
+        raise HarnessError(f"cannot read {what}: the kernel's sock_diag answered "
+                           f"{errno.errorcode.get(code, code)} in namespace {namespace}")
     diag = NetlinkSocket(family=NETLINK_SOCK_DIAG, use_socket=sock)
     try:
         yield diag
@@ -59,23 +67,10 @@ def _sock_diag(namespace: str):
         diag.close()
 
 
-def _require_dump(namespace: str, family: int, protocol: int, what: str) -> None:
-    """HarnessError, with the kernel's answer, unless its sock_diag dumps ``family``."""
-    sock = netns.run_in(namespace, socket.socket, socket.AF_NETLINK, socket.SOCK_DGRAM,
-                        NETLINK_SOCK_DIAG)
-    try:
-        code = sock_diag_error(family, protocol, sock)
-    finally:
-        sock.close()
-    if code:
-        raise HarnessError(f"cannot read {what}: the kernel's sock_diag answered "
-                           f"{errno.errorcode.get(code, code)} in namespace {namespace}")
-
-
 def packet_socket_drops(namespace: str) -> int:
     """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
-    _require_dump(namespace, socket.AF_PACKET, 0, "packet sockets' drops (CONFIG_PACKET_DIAG)")
-    with _sock_diag(namespace) as diag:
+    with _sock_diag(namespace, socket.AF_PACKET, 0,
+                    "packet sockets' drops (CONFIG_PACKET_DIAG)") as diag:
         diag.marshal.msg_map[SOCK_DIAG_BY_FAMILY] = packet_diag_msg
         req = packet_diag_req()
         req["sdiag_family"], req["pdiag_show"] = socket.AF_PACKET, PACKET_SHOW_MEMINFO
@@ -99,9 +94,8 @@ def tcp_receiver(namespace: str):
 
     One socket serves every reading (a counting window reads it every 50 ms).  A kernel that
     cannot answer (no inet_diag for TCP) fails here, before any flow starts, with its cause."""
-    _require_dump(namespace, socket.AF_INET, socket.IPPROTO_TCP,
-                  "the receiver's TCP byte counter (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)")
-    with _sock_diag(namespace) as diag:
+    what = "the receiver's TCP byte counter (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)"
+    with _sock_diag(namespace, socket.AF_INET, socket.IPPROTO_TCP, what) as diag:
         diag.set_marshal(MarshalDiag())
 
         def received(port: int | None = None) -> int:
