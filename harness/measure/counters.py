@@ -15,6 +15,8 @@ the bytes delivered between the edges were +0.74 %).  For such counters (``in-or
 fit is kept only while it agrees within ``STALL_SHARE`` with what was delivered between the
 window's edges (the mean of the readings in the first and the last ``EDGE_S`` seconds);
 otherwise the counter stalled, and the edges' figure is the rate (``stalled`` in the record).
+A counter that stood still far longer than a 64 KiB packet takes stalled too, even where fit
+and edges agree (a stall at the window's end pulls both down alike).
 The fit stays the figure where it can: on a steady counter it is the closer one (averaged
 edges alias with 64 KiB steps read every 50 ms).
 """
@@ -31,6 +33,10 @@ from ..core.errors import HarnessError
 #: far its fit may stray from the averaged edges before the counter counts as stalled
 EDGE_S = 0.25
 STALL_SHARE = 0.01
+#: an in-order counter that does not move for this long (or for the time STILL_PACKETS 64 KiB
+#: GSO packets take at its mean rate, whichever is longer) waits behind a hole: a steady flow's
+#: counter moves at least every 64 KiB (52 ms at 10 Mbit/s)
+STILL_S, STILL_PACKETS = 0.3, 4
 #: fewer readings than this over a window cannot give a slope worth judging
 MIN_READINGS = 10
 
@@ -70,11 +76,27 @@ class CounterWindow:
 
     @property
     def stalled(self) -> bool:
-        """An ``in-order`` counter whose fit strays from its averaged edges by > STALL_SHARE."""
+        """An ``in-order`` counter whose fit strays from its averaged edges by > STALL_SHARE,
+        or that stood still longer than STILL_S (or than STILL_PACKETS 64 KiB packets take at
+        its mean rate): a stall at the window's end leaves fit and edges both low, and
+        agreeing."""
         if self.method != "in-order" or len(self.samples) < 3:
             return False
         edges = self.edges_rate_bps
-        return abs(self.fit_rate_bps - edges) > STALL_SHARE * abs(edges)
+        if abs(self.fit_rate_bps - edges) > STALL_SHARE * abs(edges):
+            return True
+        mean = (self.samples[-1][1] - self.samples[0][1]) / max(self.seconds, 1e-9)  # bytes/s
+        return self.longest_still_s > max(STILL_S, STILL_PACKETS * 65536 / max(mean, 1.0))
+
+    @property
+    def longest_still_s(self) -> float:
+        """The longest time between two readings of the same value."""
+        longest, since = 0.0, self.samples[0]
+        for t, v in self.samples[1:]:
+            if v != since[1]:
+                since = (t, v)
+            longest = max(longest, t - since[0])
+        return longest
 
     @property
     def edges_rate_bps(self) -> float:

@@ -7,19 +7,25 @@
 ways off their prediction are wrong); ``sigma``: the figure's own standard error where the
 measurement knows it (a count's binomial interval).  harness.results.baseline reads these
 from the records; its central list gives the rest (a metric's default direction and the
-threshold of a first night)."""
+threshold of a first night).
+
+``not_judged``: why the measurement did not judge this figure tonight (a receiver's goodput
+read through a loss recovery of this machine's own): it is kept in the record, and a baseline
+neither compares nor saves it."""
 
 from __future__ import annotations
 
 HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
 
 
-def judged(key: str, better: str | None = None, sigma: float | None = None) -> dict:
+def judged(key: str, better: str | None = None, sigma: float | None = None,
+           not_judged: str | None = None) -> dict:
     if better not in (None, HIGHER, LOWER, TWO_SIDED):
         raise ValueError(f"{key}: better must be {HIGHER}, {LOWER} or {TWO_SIDED}")
     if sigma is not None and not sigma >= 0:
         raise ValueError(f"{key}: sigma must be a number >= 0, not {sigma!r}")
-    return {key: {k: v for k, v in (("better", better), ("sigma", sigma)) if v is not None}}
+    return {key: {k: v for k, v in (("better", better), ("sigma", sigma),
+                                    ("not_judged", not_judged)) if v is not None}}
 
 
 def binomial_sigma(share: float, trials: int) -> float:

@@ -118,6 +118,10 @@ class Shaper:
         it grows only while the shaper, not the sender, sets the rate."""
         return qdisc_stats(self.link, handle(1))["overlimits"]
 
+    def dropped(self) -> int:
+        """Packets the qdiscs of the shaper's device dropped since they were made."""
+        return qdisc_drops(self.link)
+
     def describe(self) -> dict:
         return {"qdisc": self.kind, "device": self.link.name, "rate_bps": self.rate,
                 "class": fmt_handle(self.classid) if self.classid else None}

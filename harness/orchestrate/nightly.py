@@ -113,12 +113,18 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
         write_report(runs, run_dir, formats=("md", "html"))
     write_exports(run_dir)
     text = summary_table(kernels) if kernels else "no cell ran"
+    for k in kernels:  # which figure moved, not only how many
+        if k.regressions:
+            text += (f"\n\nRegressions on {k.spec} against its baseline:\n\n"
+                     + baseline.render(k.regressions))
     with open(os.path.join(run_dir, "nightly.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(run_dir, "nightly.json"), "w") as f:
         json.dump([{"spec": k.spec, "kernel": k.kernel.as_record() if k.kernel else None,
                     "folders": k.folders, "rcs": k.rcs, "error": k.error, "counts": k.per_lab,
-                    "splats": k.splats, "baseline": k.baseline_note, "flaky": k.flaky,
+                    "splats": k.splats, "baseline": k.baseline_note,
+                    "regressions": [baseline.describe(c) for c in k.regressions],
+                    "flaky": k.flaky,
                     "verdict": k.verdict}
                    for k in kernels], f, indent=1)
     print("\n" + text)

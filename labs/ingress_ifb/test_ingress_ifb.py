@@ -15,8 +15,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.core.units import parse_rate
 from harness.measure.counters import counter_windows, settled
 from harness.measure.expect import error, expected_goodput
-from harness.measure.judged import TWO_SIDED, judged
-from harness.measure.shaping import SENDER_LIMITED, judge_shaping, shaped_run
+from harness.measure.shaping import (SENDER_LIMITED, goodput_metrics, judge_shaping, shaped_run,
+                                     unreadable_goodput)
 from harness.net.diag import tcp_receiver
 from harness.net.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
                             egress_redirect, htb_classes, ingress_redirect, mirred_stats,
@@ -185,13 +185,16 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
             flow.stop()
 
     throttled = windows["throttled"].end_bytes - windows["throttled"].start_bytes
+    drops = qdisc_drops(ifb)
     verdicts = {}
     for port, (minor, rate) in flows.items():
         bps = parse_rate(rate)
         expected = expected_goodput(bps, pair.mtu)
         received = windows[f"received {port}"]
-        errors = {"kernel counter": error(windows[port].rate_bps, bps),
-                  "goodput": error(received.rate_bps, expected)}
+        goodput_error = error(received.rate_bps, expected)
+        not_judged = unreadable_goodput(received, drops)
+        errors = {"kernel counter": error(windows[port].rate_bps, bps)}
+        errors |= {} if not_judged else {"goodput": goodput_error}
         verdicts[port] = judge_shaping(errors, throttled, TOLERANCE,
                                        {"goodput": GOODPUT_TOLERANCE})
         record(f"flow to port {port} in class 1:{minor:x}",
@@ -199,14 +202,15 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
                samples={"window": windows[port].as_record(), "received": received.as_record(),
                         "traffic": results[port].as_record()},
                derived={"configured_bps": bps, "expected_goodput_bps": expected,
-                        "goodput_bps": received.rate_bps, "goodput_error": errors["goodput"],
+                        "goodput_bps": received.rate_bps, "goodput_error": goodput_error,
+                        "goodput_judged": not not_judged, "shaper_drops": drops,
                         "whole_run_goodput_bps": results[port].goodput_bps,
                         "whole_run_goodput_error": error(results[port].goodput_bps, expected),
                         "counter_rate_bps": windows[port].rate_bps,
                         "counter_error": errors["kernel counter"], "shaper_throttled": throttled,
                         "shaping_verdict": verdicts[port].outcome,
                         "verdict_reason": verdicts[port].reason,
-                        "metrics": judged("goodput_bps", TWO_SIDED)},
+                        "metrics": goodput_metrics(not_judged)},
                tolerance=TOLERANCE)
     failed = [f"port {p}: {v.reason}" for p, v in verdicts.items() if v.outcome == "fail"]
     assert not failed, "; ".join(failed)

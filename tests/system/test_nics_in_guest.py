@@ -31,4 +31,10 @@ def test_ingress_ifb_and_gre_mtu_pass_over_a_virtio_net_pair(tmp_path, debian_im
         assert [n["driver"] for n in nics] == ["virtio_net", "virtio_net"], rec["name"]
         assert all(n["offloads"] for n in nics)
     shaped = [rec for rec in passed if "goodput_error" in rec["derived"]]
-    assert shaped and all(abs(rec["derived"]["goodput_error"]) <= 0.05 for rec in shaped)
+    assert shaped and all(abs(rec["derived"]["counter_error"]) <= 0.01 for rec in shaped)
+    # a goodput read through this machine's own loss recovery (QEMU's hub drops frames under
+    # an emulated CPU) is recorded unjudged, with its reason; every other one is judged
+    judged = [rec for rec in shaped if rec["derived"]["goodput_judged"]]
+    assert all(abs(rec["derived"]["goodput_error"]) <= 0.02 for rec in judged)
+    assert all(rec["derived"]["metrics"]["goodput_bps"].get("not_judged")
+               for rec in shaped if not rec["derived"]["goodput_judged"])

@@ -37,7 +37,8 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
         r = night(tmp_path, f"night-{n:02d}", "--save-baseline")
         k = verdict(tmp_path, f"night-{n:02d}")
         notes.append(k["baseline"])
-        assert r.returncode == 0 and k["verdict"] == "PASS", (n, notes, r.stdout[-3000:])
+        assert r.returncode == 0 and k["verdict"] == "PASS", \
+            f"night {n}: {k['verdict']}, {k['baseline']}: {k.get('regressions')}\n{r.stdout[-2000:]}"
     assert notes[0] == "no baseline; saved as the new baseline"
     assert all(note.startswith("no regression") for note in notes[1:]), notes
     stored = json.loads(next((tmp_path / "baselines").glob("quiet@*.json")).read_text())

@@ -42,3 +42,62 @@ def test_a_figure_may_carry_a_bound_of_its_own():
     assert judge_shaping({"kernel counter": 0.015, "goodput": 0.001}, 10, 0.01, wide).outcome \
         == "fail"
     assert judge_shaping({"kernel counter": 0.001, "goodput": 0.015}, 10, 0.01).outcome == "fail"
+
+
+def _window(samples, method):
+    from harness.measure.counters import CounterWindow
+
+    return CounterWindow(samples[0][1], samples[-1][1], samples[-1][0] - samples[0][0], 6.4,
+                         samples, method)
+
+
+#: the CI run's readings (2026-12-01, Debian 6.1 guest, TBF 10 Mbit/s, netperf, two virtio-net
+#: ports on a QEMU hub): the shaper's byte counter and the receiver's in-order bytes
+CI_SHAPER = [(0.046, 8393788), (0.296, 8722326), (0.528, 9016042), (0.785, 9326412),
+             (0.942, 9535344), (1.038, 9677660), (1.133, 9795752), (1.225, 9880536),
+             (1.306, 10010740), (1.383, 10107636), (1.472, 10219672), (1.559, 10333222),
+             (1.680, 10470996), (1.826, 10651162), (1.979, 10851010), (2.124, 11017550),
+             (2.291, 11229510), (2.452, 11418760), (2.608, 11632234), (2.760, 11822998),
+             (2.913, 12009220)]
+CI_RECEIVER = [(0.214, 8228528), (0.444, 8502200), (0.690, 8783112), (0.898, 9043752),
+               (1.002, 9192896), (1.097, 9311632), (1.192, 9433264), (1.278, 9523040),
+               (1.354, 9620056), (1.440, 9722864), (1.530, 9824224), (1.626, 9918344),
+               (1.772, 9983504), (1.926, 9983504), (2.069, 9983504), (2.225, 9983504),
+               (2.397, 9983504), (2.552, 10688680), (2.705, 10688680), (2.856, 10688680),
+               (3.008, 10997104)]
+
+
+def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judged():
+    """CI, Debian 6.1 guest, two virtio-net ports joined by QEMU's hub, TBF 10 Mbit/s with
+    netperf (35 retransmits): the receiver's in-order count stood still for 0.8 s behind a
+    segment the hub lost and was behind again when the window closed (goodput -20.4 %), while
+    the shaper's counter read +0.56 % and the shaper dropped nothing.  The goodput is kept,
+    unjudged, with why; the counter is judged.  When the shaper dropped, the stall is its
+    doing: judged, it fails."""
+    from harness.measure.shaping import ShapedRun
+
+    class Traffic:
+        goodput_bps = 9.595e6
+
+    rate, expected = 10_000_000, 10e6 * 1448 / 1514
+    run = ShapedRun(Traffic(), _window(CI_SHAPER, "slope"), _window(CI_RECEIVER, "in-order"),
+                    rate, expected, throttled=637, shaper_drops=0)
+    assert abs(run.counter_error) < 0.01 and run.goodput_error < -0.1
+    assert run.received.stalled and run.received.longest_still_s > 0.6
+    assert run.goodput_not_judged and "loss recovery" in run.goodput_not_judged
+    assert run.verdict(0.01, 0.02).outcome == PASS
+    derived = run.derived(0.01, 0.02)
+    assert derived["goodput_judged"] is False
+    assert derived["metrics"]["goodput_bps"]["not_judged"] == run.goodput_not_judged
+    dropped = ShapedRun(Traffic(), run.window, run.received, rate, expected, throttled=637,
+                        shaper_drops=12)
+    assert not dropped.goodput_not_judged and dropped.verdict(0.01, 0.02).outcome == FAIL
+    # a stall at the window's end alone: fit and edges agree (both low), the stillness tells
+    end = [(t, min(v, 9983504)) for t, v in CI_SHAPER]
+    assert _window(end, "in-order").stalled
+    # a steady receiver is always judged: a shaper 3 % slow fails on its goodput too
+    slow = [(t, int(8.2e6 + t * expected * 0.97 / 8)) for t, _ in CI_SHAPER]
+    judged_run = ShapedRun(Traffic(), run.window, _window(slow, "in-order"), rate, expected,
+                           throttled=637)
+    assert not judged_run.received.stalled and not judged_run.goodput_not_judged
+    assert judged_run.verdict(0.01, 0.02).outcome == FAIL
