@@ -33,7 +33,7 @@ source-kernel: setup
 	tree=$$($(VENV)/bin/kernel-lab build-kernel) && $(PYTEST) --kernel "$$tree" labs/ingress_ifb
 
 test: setup
-	$(PYTEST)
+	$(PYTEST) --durations=25
 
 check: venv
 	$(PYTEST) -q tests/unit
