@@ -5,6 +5,8 @@
     kernel-lab nightly [--kernels ...] [--labs ...] [--jobs N] [--shard I/N] [--baseline NAME]
                                             every kernel, one verdict each
     kernel-lab merge RUN... --into NAME [--baseline NAME]   shards' run folders as one run
+    kernel-lab bisect --kernels GOOD,...,BAD --labs LAB [--figure LAB::NAME --metric M
+                      --threshold T --repeat N]   the first bad kernel, by verdict or figure
     kernel-lab export --junit|--ktap|--kcidb [RUN] [--out FILE]   formats kernel CI reads
     kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
     kernel-lab build-kernel [--source debian:bookworm] [LAB ...]   build one with it, as a tree
@@ -208,6 +210,39 @@ def cmd_nightly(args) -> int:
                    expect_skip=_specs(args.expect_skip))
 
 
+def cmd_bisect(args) -> int:
+    import datetime as _dt
+
+    from .orchestrate.bisect import Bisect, Figure, render, run_step
+
+    _need_root("kernel-lab bisect")
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    labs = lab_paths([x.strip() for x in args.labs.split(",") if x.strip()])
+    figure = None
+    if args.figure or args.metric:
+        if not (args.figure and args.metric and args.threshold is not None):
+            raise HarnessError("figure mode needs --figure LAB::NAME, --metric and --threshold")
+        if args.threshold <= 0:
+            raise HarnessError(f"--threshold must be above 0, not {args.threshold:g}")
+        figure = Figure(args.figure, args.metric, args.threshold)
+    bisect_id = check_run_id(args.id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-bisect",
+                             "--id")
+    folder = os.path.join(os.path.abspath(args.results), bisect_id)
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    b = Bisect(kernels, folder, lambda spec, step, repeat: run_step(
+        spec, step, repeat, labs, args.vm_timeout, extra),
+        figure=figure, repeat=args.repeat, max_repeat=args.max_repeat)
+    code = b.run()
+    import json
+
+    with open(os.path.join(folder, "bisect.json")) as f:
+        text = render(json.load(f))
+    with open(os.path.join(folder, "bisect.md"), "w") as f:
+        f.write(text + "\n")
+    print("\n" + text + f"\n\nkernel-lab: {folder} (bisect.json, bisect.md)")
+    return code
+
+
 def cmd_merge(args) -> int:
     from .orchestrate.merge import merge
     from .report.tables import resolve_run
@@ -392,6 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--no-fill-in", action="store_true", help="this kernel only")
     la.add_argument("--run-id")
     la.set_defaults(func=cmd_lab)
+    bi = sub.add_parser("bisect", help="the first bad kernel of a list (oldest first: good "
+                                       "... bad), by verdict or by a figure")
+    bi.add_argument("--kernels", required=True,
+                    help="comma-separated, oldest first, as --kernel takes them")
+    bi.add_argument("--labs", required=True, help="lab names, comma-separated")
+    bi.add_argument("--figure", metavar="LAB::NAME",
+                    help="figure mode: the measurement (as baselines name it)")
+    bi.add_argument("--metric", help="figure mode: the derived figure, e.g. counter_error")
+    bi.add_argument("--threshold", type=float,
+                    help="figure mode: the move (in the metric's unit) that is a regression")
+    bi.add_argument("--repeat", type=int, default=1,
+                    help="samples per session (figure mode: 2 or more)")
+    bi.add_argument("--max-repeat", type=int, help="figure mode: samples before a step is "
+                                                   "skipped as undecided (default 3x --repeat)")
+    bi.add_argument("--id", help="the bisect's folder under --results; the same id continues "
+                                 "a stopped bisect")
+    bi.add_argument("--vm-timeout", type=float, default=3600.0)
+    bi.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                    help="after --: passed to every session (e.g. -- -k accurate)")
+    bi.set_defaults(func=cmd_bisect)
     mg = sub.add_parser("merge", help="join shards' run folders into one run, then verdicts, "
                                       "baselines, report and exports as nightly does")
     mg.add_argument("runs", nargs="+", help="run ids or folders (one per shard)")

@@ -204,6 +204,7 @@ class KernelResult:
     regressions: list = field(default_factory=list)
     flaky_changes: list = field(default_factory=list)
     baseline_note: str = ""
+    baseline_kernel: dict | None = None  # the kernel the baseline was measured on
     skip_expected: bool = False  # the user named this kernel knowing every test would skip
 
     @property

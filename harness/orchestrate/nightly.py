@@ -33,6 +33,7 @@ from ..report.tables import load_runs
 from ..results import baseline
 from ..vm.kernels import RUNNING
 from ..results.cellfiles import read_cells, read_plan
+from .bisect import command_for
 from .cells import KernelResult, by_kernel, cells_of, parse_shard, shard, summary_table
 
 DEFAULT_KERNELS = [RUNNING, "debian:bookworm", "debian:trixie", "debian:sid"]
@@ -53,6 +54,16 @@ def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: st
     return subprocess.call(argv)
 
 
+def _measured_on(stored: dict) -> dict | None:
+    """The kernel a baseline was measured on, as --kernel can name it again."""
+    if isinstance(stored.get("kernel_under_test"), dict):
+        return stored["kernel_under_test"]
+    rec = stored.get("kernel") if isinstance(stored.get("kernel"), dict) else {}
+    if rec.get("image"):
+        return {"kind": "image", "image": rec["image"], "spec": rec["image"]}
+    return {"spec": rec.get("release") or "?"}
+
+
 def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None:
     """Compare the kernel with its own baseline ``name`` (and keep this run as it, if asked).
     No baseline yet says so ("no baseline", never "no regression"); a baseline that cannot be
@@ -63,6 +74,7 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
     previous = None
     try:
         previous = baseline.load(results, stored)
+        k.baseline_kernel = _measured_on(previous)
         changes = baseline.compare(k.records, previous)
     except baseline.NoBaseline:
         k.baseline_note = "no baseline"
@@ -76,7 +88,8 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
         k.baseline_note = (f"{len(k.regressions)} regression(s)" if k.regressions
                            else f"no regression ({len(changes)} figures)")
     if save and k.verdict == "PASS":
-        baseline.save(k.records, results, stored, source=",".join(k.folders), previous=previous)
+        baseline.save(k.records, results, stored, source=",".join(k.folders), previous=previous,
+                      under_test=k.kernel.as_record())
         k.baseline_note += "; saved as the new baseline"
 
 
@@ -113,10 +126,13 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
         write_report(runs, run_dir, formats=("md", "html"))
     write_exports(run_dir)
     text = summary_table(kernels) if kernels else "no cell ran"
-    for k in kernels:  # which figure moved, not only how many
+    for k in kernels:  # which figure moved, not only how many, and how to find the commit
         if k.regressions:
             text += (f"\n\nRegressions on {k.spec} against its baseline:\n\n"
-                     + baseline.render(k.regressions))
+                     + baseline.render(k.regressions) + "\n\nTo find the kernel or commit "
+                     "(put the kernels between the two in order):\n\n"
+                     + "\n".join(f"    {command_for(c, k.baseline_kernel, k.kernel.as_record())}"
+                                  for c in k.regressions))
     with open(os.path.join(run_dir, "nightly.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(run_dir, "nightly.json"), "w") as f:

@@ -183,9 +183,11 @@ def baseline_path(results_root: str, name: str) -> str:
 
 
 def save(records: list[dict], results_root: str, name: str, source: str,
-         previous: dict | None = None) -> str:
+         previous: dict | None = None, under_test: dict | None = None) -> str:
     """Keep the run's figures as baseline ``name``; with ``previous`` (the baseline it
-    replaces) the history of the last HISTORY nights goes on, which sets the thresholds."""
+    replaces) the history of the last HISTORY nights goes on, which sets the thresholds.
+    ``under_test``: the kernel as ``--kernel`` named it (a bisect from a later regression
+    starts there)."""
     figs = figures(records)
     if not figs:
         raise HarnessError(f"{source} has no passed measurements to keep as a baseline")
@@ -214,6 +216,7 @@ def save(records: list[dict], results_root: str, name: str, source: str,
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         json.dump({"schema": 1, "name": name, "source": source, "kernel": kernel,
+                   "kernel_under_test": under_test,
                    "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                    "figures": figs, "intervals": intervals(records),
                    "declared": declarations(records), "history": history}, f, indent=1)

@@ -49,3 +49,6 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     k = verdict(tmp_path, "night-fast")
     assert r.returncode == 1 and k["verdict"] == "FAIL", r.stdout[-3000:]
     assert "regression" in k["baseline"] and not k["baseline"].startswith("no regression")
+    assert any("counter_error" in line for line in k["regressions"]), k["regressions"]
+    told = (tmp_path / "night-fast" / "nightly.md").read_text()
+    assert "kernel-lab bisect --kernels running,running --labs _example --figure" in told
