@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -213,7 +214,8 @@ def cmd_nightly(args) -> int:
 def cmd_bisect(args) -> int:
     import datetime as _dt
 
-    from .orchestrate.bisect import Bisect, Figure, render, run_step
+    from .orchestrate.bisect import Bisect, Figure, run_step
+    from .report import bisect_report
 
     _need_root("kernel-lab bisect")
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
@@ -233,13 +235,11 @@ def cmd_bisect(args) -> int:
         spec, step, repeat, labs, args.vm_timeout, extra),
         figure=figure, repeat=args.repeat, max_repeat=args.max_repeat)
     code = b.run()
-    import json
-
     with open(os.path.join(folder, "bisect.json")) as f:
-        text = render(json.load(f))
-    with open(os.path.join(folder, "bisect.md"), "w") as f:
-        f.write(text + "\n")
-    print("\n" + text + f"\n\nkernel-lab: {folder} (bisect.json, bisect.md)")
+        data = json.load(f)
+    written = bisect_report.write(data, folder)
+    print("\n" + bisect_report.markdown(data) + f"\n\nkernel-lab: {folder} (bisect.json, "
+          + ", ".join(os.path.basename(p) for p in written.values()) + ")")
     return code
 
 

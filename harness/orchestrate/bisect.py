@@ -304,22 +304,6 @@ def run_step(spec: str, folder: str, repeat: int, lab_paths: list[str], vm_timeo
     return kernels[0]
 
 
-def render(data: dict) -> str:
-    """bisect.json as Markdown: the outcome, then one row per step."""
-    from tabulate import tabulate
-
-    rows = [[s["index"], s["spec"], s.get("release") or "-", s["role"], s["decision"],
-             (f"{s['interval']['mean']:+.4g} ± {s['interval']['ci95_half_width'] or 0:.2g} "
-              f"(n={s['interval']['n']})") if s.get("interval") else "-", s["reason"]]
-            for s in data["steps"]]
-    fig = data.get("figure")
-    head = (f"Bisect by {fig['measurement']} {fig['metric']} (threshold {fig['threshold']:g})"
-            if fig else "Bisect by verdict")
-    return "\n".join([f"### {head}", "", data.get("outcome", {}).get("summary", "(unfinished)"),
-                      "", tabulate(rows, headers=["#", "kernel", "release", "role", "decision",
-                                                  "figure", "why"], tablefmt="github")])
-
-
 def pinned(kernel: dict | None) -> str:
     """How to name this very kernel again in ``--kernels``: a Debian kernel with the package
     version it came from, an image or tree by its path, else the spec (``running``)."""

@@ -36,6 +36,8 @@ def test_a_bad_endpoint_that_passes_stops_the_bisect_by_verdict_and_by_figure(tm
     assert good["interval"]["n"] == 2 and bad["interval"]["n"] >= 2
     assert bad["decision"] == "good" and "moved" in bad["reason"]
     assert "the bad endpoint running is not bad" in data["outcome"]["summary"]
+    for name in ("bisect.md", "bisect.html", "bisect-frame.tex", "bisect.png"):
+        assert (tmp_path / "figure" / name).stat().st_size > 0, name
 
 
 def test_bisect_refuses_what_it_cannot_judge_in_one_line(tmp_path):

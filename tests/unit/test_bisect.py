@@ -8,8 +8,9 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.orchestrate.bisect import (BAD, BISECT_FILE, EXIT_FOUND, EXIT_INFRA, EXIT_NONE,
-                                        GOOD, SKIP, Bisect, Figure, render, search)
+                                        GOOD, SKIP, Bisect, Figure, search)
 from harness.orchestrate.cells import KernelResult
+from harness.report import bisect_report
 
 
 @pytest.mark.parametrize("n", range(2, 40))
@@ -70,7 +71,7 @@ def test_verdict_mode_finds_the_kernel_that_fails_and_verifies_it(tmp_path):
     roles = [(s["index"], s["role"], s["decision"]) for s in data["steps"]]
     assert roles[:2] == [(0, "good endpoint", GOOD), (10, "bad endpoint", BAD)]
     assert roles[-2:] == [(6, "re-verify", BAD), (5, "re-verify", GOOD)]
-    assert "first bad: k6" in render(data)
+    assert "first bad: k6" in bisect_report.markdown(data)
 
 
 def test_a_splat_is_bad_and_what_could_not_run_or_verified_nothing_is_skipped(tmp_path):
@@ -140,6 +141,11 @@ def test_figure_mode_finds_a_three_percent_shaper_that_passes_every_test(tmp_pat
     assert all(repeat == 3 for _, _, repeat in run.sessions)
     bad = next(s for s in b.steps if s.role == "bad endpoint")
     assert bad.interval["n"] == 3 and bad.interval["mean"] > 0.02
+    written = bisect_report.write(json.loads((tmp_path / BISECT_FILE).read_text()), str(tmp_path))
+    assert set(written) == {"md", "html", "tex", "png"}
+    frame = (tmp_path / "bisect-frame.tex").read_text()
+    assert frame.startswith("\\begin{frame}") and "first bad: k5" in frame and "bisect.png" in frame
+    assert "first bad: k5" in (tmp_path / "bisect.html").read_text()
 
 
 def test_figure_mode_takes_more_samples_then_skips_rather_than_guess(tmp_path):
