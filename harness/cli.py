@@ -5,8 +5,9 @@
     kernel-lab nightly [--kernels ...] [--labs ...] [--jobs N] [--shard I/N] [--baseline NAME]
                                             every kernel, one verdict each
     kernel-lab merge RUN... --into NAME [--baseline NAME]   shards' run folders as one run
-    kernel-lab bisect --kernels GOOD,...,BAD --labs LAB [--figure LAB::NAME --metric M
-                      --threshold T --repeat N]   the first bad kernel, by verdict or figure
+    kernel-lab bisect --kernels GOOD,...,BAD | --tree REPO --good A --bad B  --labs LAB
+                      [--figure LAB::NAME --metric M --threshold T --repeat N]
+                                            the first bad kernel or commit, by verdict or figure
     kernel-lab export --junit|--ktap|--kcidb [RUN] [--out FILE]   formats kernel CI reads
     kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
     kernel-lab build-kernel [--source debian:bookworm] [LAB ...]   build one with it, as a tree
@@ -218,8 +219,11 @@ def cmd_bisect(args) -> int:
     from .report import bisect_report
 
     _need_root("kernel-lab bisect")
-    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    kernels = [k.strip() for k in (args.kernels or "").split(",") if k.strip()]
     labs = lab_paths([x.strip() for x in args.labs.split(",") if x.strip()])
+    if bool(args.tree) == bool(kernels) or (args.tree and not (args.good and args.bad)):
+        raise HarnessError("bisect takes --kernels GOOD,...,BAD, or --tree REPO --good COMMIT "
+                           "--bad COMMIT")
     figure = None
     if args.figure or args.metric:
         if not (args.figure and args.metric and args.threshold is not None):
@@ -231,9 +235,21 @@ def cmd_bisect(args) -> int:
                              "--id")
     folder = os.path.join(os.path.abspath(args.results), bisect_id)
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    b = Bisect(kernels, folder, lambda spec, step, repeat: run_step(
-        spec, step, repeat, labs, args.vm_timeout, extra),
-        figure=figure, repeat=args.repeat, max_repeat=args.max_repeat)
+    def runner(spec, step, repeat):
+        return run_step(spec, step, repeat, labs, args.vm_timeout, extra)
+
+    if args.tree:
+        from .orchestrate.git_bisect import GitBisect
+        from .plugin.kconfig import fragment
+        from .vm.git_build import build_worktree
+
+        frag = fragment(labs)
+        b = GitBisect(args.tree, args.good, args.bad, folder,
+                      lambda worktree, log: build_worktree(worktree, frag, log), runner,
+                      figure=figure, repeat=args.repeat, max_repeat=args.max_repeat)
+    else:
+        b = Bisect(kernels, folder, runner, figure=figure, repeat=args.repeat,
+                   max_repeat=args.max_repeat)
     code = b.run()
     with open(os.path.join(folder, "bisect.json")) as f:
         data = json.load(f)
@@ -429,8 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     la.set_defaults(func=cmd_lab)
     bi = sub.add_parser("bisect", help="the first bad kernel of a list (oldest first: good "
                                        "... bad), by verdict or by a figure")
-    bi.add_argument("--kernels", required=True,
-                    help="comma-separated, oldest first, as --kernel takes them")
+    bi.add_argument("--kernels", help="comma-separated, oldest first, as --kernel takes them")
+    bi.add_argument("--tree", metavar="REPO", help="a kernel git tree: bisect its commits "
+                    "(built with the labs' fragment in a worktree of the bisect's own)")
+    bi.add_argument("--good", metavar="COMMIT", help="with --tree: the last known good commit")
+    bi.add_argument("--bad", metavar="COMMIT", help="with --tree: the first known bad commit")
     bi.add_argument("--labs", required=True, help="lab names, comma-separated")
     bi.add_argument("--figure", metavar="LAB::NAME",
                     help="figure mode: the measurement (as baselines name it)")
