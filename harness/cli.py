@@ -246,7 +246,8 @@ def cmd_bisect(args) -> int:
         frag = fragment(labs)
         b = GitBisect(args.tree, args.good, args.bad, folder,
                       lambda worktree, log: build_worktree(worktree, frag, log), runner,
-                      figure=figure, repeat=args.repeat, max_repeat=args.max_repeat)
+                      seed=args.seed, figure=figure, repeat=args.repeat,
+                      max_repeat=args.max_repeat)
     else:
         b = Bisect(kernels, folder, runner, figure=figure, repeat=args.repeat,
                    max_repeat=args.max_repeat)
@@ -450,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(built with the labs' fragment in a worktree of the bisect's own)")
     bi.add_argument("--good", metavar="COMMIT", help="with --tree: the last known good commit")
     bi.add_argument("--bad", metavar="COMMIT", help="with --tree: the first known bad commit")
+    bi.add_argument("--seed", metavar="DIR", help="with --tree: a built tree of a nearby commit, "
+                    "copied into the worktree with its objects (the first step rebuilds only "
+                    "what differs)")
     bi.add_argument("--labs", required=True, help="lab names, comma-separated")
     bi.add_argument("--figure", metavar="LAB::NAME",
                     help="figure mode: the measurement (as baselines name it)")

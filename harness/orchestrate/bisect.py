@@ -83,8 +83,16 @@ class Figure:
     threshold: float
 
     def values(self, records: list[dict]) -> list[float]:
-        return baseline.samples(records, transformed=False).get(self.measurement, {}).get(
-            self.metric, [])
+        """Every sample of the figure, signed as recorded, whatever the test's verdict: a
+        shaper 3 % fast fails a +-1 % test, and its figure is what the bisect is about."""
+        out = []
+        for r in records:
+            if baseline.key_of(r) != self.measurement or r.get("verdict") == "skipped":
+                continue
+            v = (r.get("derived") or {}).get(self.metric)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.append(float(v))
+        return out
 
     def decide(self, good: Summary, direction: int, now: Summary) -> str | None:
         """GOOD, BAD, or None (cannot be said yet: more samples) for ``now`` against the good
@@ -226,7 +234,7 @@ class Bisect:
             got = fig.values(result.records)
             if not got:
                 step.decision = SKIP
-                step.reason = (f"no passed {fig.measurement} with {fig.metric} in the run "
+                step.reason = (f"no {fig.measurement} with {fig.metric} in the run "
                                f"({result.counts})")
                 return
             step.values += got

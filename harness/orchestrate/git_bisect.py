@@ -7,6 +7,10 @@ there (``build(worktree, log)``: the labs' fragment, incremental, ccache; see
 a list of kernels (:class:`harness.orchestrate.bisect.Bisect`: verdict or figure mode).  A
 commit that does not build, or a kernel that does not boot, is ``git bisect skip``.
 
+``seed``: a built tree of a commit near these (the kernel a user built last, or the cached
+build of the same source): it is copied into the new worktree with its objects, so the first
+step rebuilds what differs instead of everything.
+
 Before: both endpoints, as in list mode.  After: the culprit and its parent measured again,
 then the revert check: the culprit reverted on top of the bad commit must judge good (a revert
 that does not apply cleanly is said, not tried).  ``bisect.json`` keeps each step's commit,
@@ -16,6 +20,7 @@ subject and date, and ``git bisect log``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from typing import Callable
 
@@ -48,8 +53,9 @@ class GitBisect(Bisect):
     """A bisect whose kernels are commits of ``repo`` between ``good`` and ``bad``."""
 
     def __init__(self, repo: str, good: str, bad: str, folder: str, build: Builder,
-                 runner: Runner, **kw):
+                 runner: Runner, seed: str | None = None, **kw):
         self.repo = os.path.abspath(repo)
+        self.seed = seed
         self.worktree = os.path.join(folder, "worktree")
         commits = commits_between(self.repo, good, bad)
         super().__init__(commits, folder, self._build_and_run, **kw)
@@ -62,7 +68,18 @@ class GitBisect(Bisect):
                 os.path.join(self.worktree, ".git")):
             return
         os.makedirs(self.folder, exist_ok=True)
-        git(self.repo, "worktree", "add", "--detach", self.worktree, self.kernels[-1])
+        if not self.seed:
+            git(self.repo, "worktree", "add", "--detach", self.worktree, self.kernels[-1])
+            return
+        # a built tree of a nearby commit, copied in with its objects and timestamps: git then
+        # rewrites only the files that differ, and make rebuilds only what they touch
+        git(self.repo, "worktree", "add", "--no-checkout", "--detach", self.worktree,
+            self.kernels[-1])
+        shutil.copytree(self.seed, self.worktree, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda d, names: [".git"] if os.path.samefile(d, self.seed) else [])
+        git(self.worktree, "reset", "-q")
+        git(self.worktree, "update-index", "-q", "--refresh", check=False)
+        git(self.worktree, "reset", "-q", "--hard")
 
     def _checkout(self, commit: str) -> None:
         git(self.worktree, "checkout", "--detach", "-q", commit)

@@ -124,3 +124,33 @@ def test_good_must_be_an_ancestor_of_bad(tmp_path):
     with pytest.raises(HarnessError, match="not an ancestor"):
         GitBisect(str(tmp_path / "linux"), commits[1], commits[0], str(tmp_path / "b"),
                   fake.build, fake.run)
+
+
+def test_a_seed_tree_gives_the_worktree_its_objects_and_git_rewrites_only_what_differs(tmp_path):
+    import os
+    import shutil
+
+    commits = make_repo(tmp_path / "linux", ["ok", "ok", "fail", "fail"])
+    seed = tmp_path / "built"
+    shutil.copytree(tmp_path / "linux", seed, ignore=shutil.ignore_patterns(".git"))
+    subprocess.run(["git", "-C", str(tmp_path / "linux"), "checkout", "-q", commits[0]],
+                   check=True)  # the seed is the build of the first commit
+    for i in (1, 2, 3):
+        os.remove(seed / f"file{i}.c")
+    (seed / "behaviour").write_text("ok\n")
+    (seed / "file0.o").write_text("object\n")
+    old = 1_000_000_000
+    for p in seed.iterdir():
+        os.utime(p, (old, old))
+    subprocess.run(["git", "-C", str(tmp_path / "linux"), "checkout", "-q", "main"], check=True)
+    fake = Fake()
+    b = GitBisect(str(tmp_path / "linux"), commits[0], commits[-1], str(tmp_path / "b"),
+                  fake.build, fake.run, seed=str(seed))
+    b._worktree()
+    wt = tmp_path / "b" / "worktree"
+    assert (wt / "file0.o").read_text() == "object\n"  # the seed's objects came along
+    assert os.stat(wt / "file0.c").st_mtime == old  # unchanged since the seed: untouched
+    assert os.stat(wt / "behaviour").st_mtime > old  # differs at the bad commit: rewritten
+    assert (wt / "behaviour").read_text() == "fail\n" and (wt / "file3.c").exists()
+    assert git(wt, "status", "--porcelain", "--untracked-files=no") == ""
+    assert b.run() == EXIT_FOUND and b.outcome["first_bad"]["spec"] == commits[2]
