@@ -19,7 +19,7 @@ PACKAGES=(
     # topology diagrams (dot) and the deck tests (pdftotext, pdftoppm)
     graphviz poppler-utils
     # kernel-lab build-kernel: Debian's kernel source built with the labs' config fragment
-    make flex bison bc libelf-dev libssl-dev xz-utils
+    make flex bison bc libelf-dev libssl-dev xz-utils ccache
 )
 
 missing=()

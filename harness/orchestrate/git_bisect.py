@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from typing import Callable
 
 from ..core.errors import HarnessError
@@ -61,9 +62,15 @@ class GitBisect(Bisect):
         super().__init__(commits, folder, self._build_and_run, **kw)
         self.build, self.run_kernel = build, runner
         self.subjects: dict[str, dict] = {}
+        self.timings: list[dict] = []  # per session: commit, build_s, run_s
 
     # -- the worktree ----------------------------------------------------------------------
     def _worktree(self) -> None:
+        t0 = time.monotonic()
+        self._make_worktree()
+        self.timings.append({"worktree_s": round(time.monotonic() - t0, 1), "seed": self.seed})
+
+    def _make_worktree(self) -> None:
         if os.path.isdir(os.path.join(self.worktree, ".git")) or os.path.isfile(
                 os.path.join(self.worktree, ".git")):
             return
@@ -98,11 +105,18 @@ class GitBisect(Bisect):
             self._checkout(commit)
         os.makedirs(step_folder, exist_ok=True)
         log = os.path.join(step_folder, "build.log")
+        t0 = time.monotonic()
+        timing = {"commit": commit, "folder": os.path.basename(step_folder)}
+        self.timings.append(timing)
         try:
             spec = self.build(self.worktree, log)
         except HarnessError as exc:
+            timing["build_s"] = round(time.monotonic() - t0, 1)
             return KernelResult(commit, errors=[f"build: {exc}"])
+        timing["build_s"] = round(time.monotonic() - t0, 1)
+        t1 = time.monotonic()
         result = self.run_kernel(spec, step_folder, repeat)
+        timing["run_s"] = round(time.monotonic() - t1, 1)
         result.spec = commit
         return result
 
@@ -187,5 +201,6 @@ class GitBisect(Bisect):
         if extra_out or self.subjects:
             self.outcome.update(extra_out)
             self.outcome["commits"] = self.subjects
+            self.outcome["timings"] = self.timings
             self._save()
         return rc

@@ -1,8 +1,8 @@
 """A commit of a kernel git tree built with the labs' config fragment, for a bisect step.
 
 The worktree keeps its ``.config`` and objects from one step to the next, so a step rebuilds
-what changed (``make`` by timestamps) and ccache serves files it compiled before under any
-commit.  The first build configures the tree the way ``kernel-lab build-kernel`` does
+what changed (``make`` by timestamps) and ccache (Debian's, through /usr/lib/ccache) serves
+files it compiled before under any commit.  The first build configures the tree the way ``kernel-lab build-kernel`` does
 (virtme-ng's minimal config plus the fragment, ``vng --kconfig``); later ones run ``make
 olddefconfig`` (a commit may add options) and check that no option of the fragment was lost.
 """
@@ -10,13 +10,22 @@ olddefconfig`` (a commit may add options) and check that no option of the fragme
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import shutil
 
 from ..core.errors import HarnessError
-from .source_build import FRAGMENT, _run, _vng, missing_options
+from .source_build import FRAGMENT, MARKER, _run, _vng, missing_options
 
 DIGEST_FILE = ".kernel-lab-fragment"
+
+
+def _seeded_with(worktree: str) -> str | None:
+    """The fragment digest of the build a seed tree came from (its build.json), if any."""
+    try:
+        with open(os.path.join(worktree, MARKER)) as f:
+            return json.load(f).get("fragment_digest")
+    except (OSError, ValueError):
+        return None
 
 
 def build_worktree(worktree: str, fragment: str, log_path: str, jobs: int | None = None) -> str:
@@ -28,6 +37,9 @@ def build_worktree(worktree: str, fragment: str, log_path: str, jobs: int | None
     config = os.path.join(worktree, ".config")
     with open(os.path.join(worktree, FRAGMENT), "w") as f:
         f.write(fragment)
+    if not os.path.exists(stamp) and _seeded_with(worktree) == digest:
+        with open(stamp, "w") as f:  # a seed built by build-kernel with this very fragment
+            f.write(digest + "\n")
     fresh = not os.path.exists(config) or not os.path.exists(stamp) or \
         open(stamp).read().strip() != digest
     if fresh:
@@ -40,6 +52,9 @@ def build_worktree(worktree: str, fragment: str, log_path: str, jobs: int | None
         lost = missing_options(fragment, f.read())
     if lost:
         raise HarnessError("the config lost what the labs need: " + ", ".join(lost))
-    cc = "ccache gcc" if shutil.which("ccache") else "gcc"
-    _run(["make", f"-j{jobs}", f"CC={cc}", "bzImage", "modules"], worktree, log_path, "make")
+    # ccache through its gcc masquerade: the command line stays "gcc", so a tree built without
+    # ccache (a seed) is not rebuilt for a changed CC (kbuild rebuilds on a changed command)
+    masquerade = ("/usr/lib/ccache",) if os.path.isdir("/usr/lib/ccache") else ()
+    _run(["make", f"-j{jobs}", "bzImage", "modules"], worktree, log_path, "make",
+         path_first=masquerade)
     return worktree

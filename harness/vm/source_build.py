@@ -62,9 +62,9 @@ def _vng() -> str:
     return found
 
 
-def _run(cmd: list[str], cwd: str, log_path: str, what: str) -> None:
+def _run(cmd: list[str], cwd: str, log_path: str, what: str, path_first: tuple = ()) -> None:
     # vng calls virtme-configkernel by name: the tools beside this Python come first
-    env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable),
+    env = dict(os.environ, PATH=os.pathsep.join([*path_first, os.path.dirname(sys.executable),
                                                  os.environ.get("PATH", "")]))
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
