@@ -37,8 +37,11 @@ STALL_SHARE = 0.01
 #: GSO packets take at its mean rate, whichever is longer) waits behind a hole: a steady flow's
 #: counter moves at least every 64 KiB (52 ms at 10 Mbit/s)
 STILL_S, STILL_PACKETS = 0.3, 4
-#: fewer readings than this over a window cannot give a slope worth judging
+#: fewer readings than this over a window cannot give a slope worth judging; where a round of
+#: readings is slow (an emulated guest with its CPU shared: 340-370 ms seen), the window runs on
+#: until it has them, up to EXTEND times its length, while the flows still run
 MIN_READINGS = 10
+EXTEND = 2.0
 
 
 @dataclass
@@ -147,8 +150,9 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
                     running: dict | None = None, period: float = 0.05,
                     in_order=()) -> dict[str, CounterWindow]:
     """Wait for traffic, sleep ``warmup`` (the burst drains), then read every counter every
-    ``period`` seconds for ``window`` seconds; the wait for traffic watches the byte counters
-    named in ``wait_on`` (default: all).  The counters named in ``in_order`` may stall and catch
+    ``period`` seconds for ``window`` seconds (longer, up to EXTEND x, until MIN_READINGS were
+    taken); the wait for traffic watches the byte counters named in ``wait_on`` (default:
+    all).  The counters named in ``in_order`` may stall and catch
     up (a receiver's in-order bytes): see ``in-order`` above.
 
     ``running``: name -> callable telling whether that flow still runs.  A flow that ended
@@ -168,6 +172,18 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
         time.sleep(max(0.0, min(next_at, t0 + window) - time.monotonic()))
         readings.append(_read_all(counters, t0))
     ended = sorted(str(k) for k, alive in (running or {}).items() if not alive())
+
+    def alive() -> bool:
+        return all(is_alive() for is_alive in (running or {}).values())
+
+    # too few readings (slow rounds): run on while every flow runs; a round in which a flow
+    # ended is not kept (it may count idle time)
+    while not ended and len(readings) < MIN_READINGS and time.monotonic() - t0 < EXTEND * window:
+        time.sleep(max(0.0, t0 + period * len(readings) - time.monotonic()))
+        reading = _read_all(counters, t0)
+        if not alive():
+            break
+        readings.append(reading)
     first = next(iter(counters))
     span = readings[-1][first][0] - readings[0][first][0]
     rounds = span / max(len(readings) - 1, 1)

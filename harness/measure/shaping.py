@@ -166,6 +166,7 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
     """Run ``generator`` from ``src`` to ``dst`` and watch ``shaper``'s byte counter meanwhile
     (after ``warmup`` seconds, by default :func:`warmup_for` the shaper's rate)."""
     warmup = warmup_for(shaper.rate) if warmup is None else warmup
+    # the flow outlasts the window by 2 s: room for slow readings to run on (counters.EXTEND)
     seconds = int(warmup + window + 2)
     flow = generator.start(src, dst, seconds, **traffic_kwargs)
     try:

@@ -82,6 +82,10 @@ def packet_socket_drops(namespace: str) -> int:
         return total
 
 
+#: bytes the flows must have received before readings keep to their address families
+FAMILY_SETTLED = 1 << 20
+
+
 @contextmanager
 def tcp_receiver(namespace: str):
     """Payload bytes the TCP sockets of ``namespace`` have received in order, summed
@@ -98,14 +102,24 @@ def tcp_receiver(namespace: str):
     with _sock_diag(namespace, socket.AF_INET, socket.IPPROTO_TCP, what) as diag:
         diag.set_marshal(MarshalDiag())
 
+        # once the flows carry data, later readings dump only the address families they are
+        # in (a dump costs tens of ms in an emulated guest, and a window reads every 50 ms);
+        # a family is kept for good only after its sockets received FAMILY_SETTLED bytes, so a
+        # listener or a control connection seen first cannot hide the data flow
+        found: dict = {}
+
         def received(port: int | None = None) -> int:
-            total = 0
-            for family in (AF_INET, AF_INET6):
+            per_family = {}
+            for family in found.get(port) or (AF_INET, AF_INET6):
+                got = 0
                 for msg in DiagSocket.get_sock_stats(diag, family=family,
                                                      extensions=INET_DIAG_INFO_EXT):
                     info = msg.get_attr("INET_DIAG_INFO")
                     if info and (port is None or msg["idiag_sport"] == port):
-                        total += info["tcpi_bytes_received"]
-            return total
+                        got += info["tcpi_bytes_received"]
+                per_family[family] = got
+            if port not in found and sum(per_family.values()) >= FAMILY_SETTLED:
+                found[port] = tuple(f for f, got in per_family.items() if got)
+            return sum(per_family.values())
 
         yield received

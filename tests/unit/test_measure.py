@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from harness.measure.counters import CounterWindow
@@ -77,3 +79,29 @@ def test_an_in_order_counter_that_stalls_is_judged_between_its_edges():
         s = staircase(10e6, 65536, 3.0, phase=k * 0.0026)
         w = CounterWindow(s[0][1], s[-1][1], 3.0, 2.0, s, "in-order")
         assert not w.stalled and w.rate_bps == w.fit_rate_bps
+
+
+def test_slow_readings_run_the_window_on_until_there_are_enough_while_the_flow_runs():
+    """An emulated guest with its CPU shared took 340-370 ms per round of readings: 8 or 9 in
+    a 3 s window, too few to fit, an error.  The window now runs on (up to twice its length)
+    while the flow runs; a flow that ends stops it, and too few readings stay an error."""
+    import itertools
+
+    from harness.core.errors import HarnessError
+    from harness.measure.counters import MIN_READINGS, counter_windows
+
+    def slow_counter(step=10**6):
+        count = itertools.count(step, step)
+
+        def read():
+            time.sleep(0.08)
+            return next(count)
+        return read
+
+    wins = counter_windows({"bytes": slow_counter()}, warmup=0.0, window=0.5)
+    assert len(wins["bytes"].samples) >= MIN_READINGS
+    assert wins["bytes"].seconds < 1.0 + 0.1
+    ends = time.monotonic() + 0.95  # past the window (after ~0.25 s of waiting), not its run-on
+    with pytest.raises(HarnessError, match="only .* readings"):
+        counter_windows({"bytes": slow_counter()}, warmup=0.0, window=0.5,
+                        running={"iperf3": lambda: time.monotonic() < ends})
