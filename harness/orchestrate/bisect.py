@@ -127,6 +127,8 @@ class Bisect:
     """One bisect over ``kernels`` (oldest first); ``runner`` runs the lab selection on a
     kernel into a folder (``run_step`` for real; tests pass their own)."""
 
+    extendable = False  # kernels may be appended after the search (git's revert check)
+
     def __init__(self, kernels: list[str], folder: str, runner: Runner,
                  figure: Figure | None = None, repeat: int = 1, max_repeat: int | None = None):
         if len(kernels) < 2:
@@ -151,7 +153,10 @@ class Bisect:
             return {}
         with open(path) as f:
             data = json.load(f)
-        if data.get("kernels") != self.kernels or data.get("figure") != (
+        saved = data.get("kernels") or []
+        if self.extendable:  # a git bisect appends its revert check's commit
+            saved = saved[:len(self.kernels)]
+        if saved != self.kernels or data.get("figure") != (
                 asdict(self.figure) if self.figure else None):
             raise HarnessError(f"{path} is a bisect of other kernels or another figure: "
                                "give another --id")

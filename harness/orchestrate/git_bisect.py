@@ -53,6 +53,8 @@ def commits_between(repo: str, good: str, bad: str) -> list[str]:
 class GitBisect(Bisect):
     """A bisect whose kernels are commits of ``repo`` between ``good`` and ``bad``."""
 
+    extendable = True
+
     def __init__(self, repo: str, good: str, bad: str, folder: str, build: Builder,
                  runner: Runner, seed: str | None = None, **kw):
         self.repo = os.path.abspath(repo)

@@ -154,3 +154,16 @@ def test_a_seed_tree_gives_the_worktree_its_objects_and_git_rewrites_only_what_d
     assert (wt / "behaviour").read_text() == "fail\n" and (wt / "file3.c").exists()
     assert git(wt, "status", "--porcelain", "--untracked-files=no") == ""
     assert b.run() == EXIT_FOUND and b.outcome["first_bad"]["spec"] == commits[2]
+
+
+def test_a_finished_git_bisect_read_again_does_not_build_anything(tmp_path):
+    commits = make_repo(tmp_path / "linux", ["ok", "ok", "ok", "fail", "fail"])
+    fake = Fake()
+    first = GitBisect(str(tmp_path / "linux"), commits[0], commits[-1], str(tmp_path / "b"),
+                      fake.build, fake.run)
+    assert first.run() == EXIT_FOUND
+    built = len(fake.built)
+    again = GitBisect(str(tmp_path / "linux"), commits[0], commits[-1], str(tmp_path / "b"),
+                      fake.build, fake.run)
+    assert again.run() == EXIT_FOUND and again.outcome["first_bad"]["spec"] == commits[3]
+    assert len(fake.built) == built  # every step, the revert check too, came from its file
