@@ -88,6 +88,14 @@ BY_KEY = {m.key: m for m in METRICS}
 #: is 1.4x the widest, and a shaper 2 % off (faults shaper-2pct-fast/-slow) still moves 4x it.
 RESOLUTION = {"fragments_per_datagram": 0.10, "goodput_error": 0.005, "counter_error": 0.005,
               "datagram_loss": 0.001, "tunnel_loss": 0.001, "goodput_bps": 0.005}
+#: the first nights' threshold of an unshaped (CPU-bound, higher-is-better) rate, before a
+#: history knows its spread: only gross breakage.  Such a rate measures the machine's CPU as
+#: much as the kernel: an emulated Debian 6.12 guest's unshaped flow through the ifb read
+#: 727.7 then 587.3 Mbit/s on two nights with nothing changed (-19.3 %, runs
+#: 20261201-ev23-night1/2), and the host's unshaped veth rate tripped 10 % on two of ten nights
+#: (bench/replay_nights.py); 50 % is 2.5x the widest move seen.  A shaped rate is two-sided
+#: against its configured rate and keeps its 10 %; its error keeps 1 point.
+CPU_BOUND_FIRST = 0.50
 #: standard errors between two binomial draws that make a regression (two-sided 7e-6)
 Z_COUNT = 4.5
 #: nights of figures a baseline keeps; from MIN_HISTORY on they set the threshold
@@ -273,6 +281,8 @@ class Change:
             if not m.absolute:
                 width /= abs(self.baseline or 1)
             return max(width, RESOLUTION.get(m.key, 0.0)), f"99.9 % prediction from {n} nights"
+        if m.key == "goodput_bps" and m.better == HIGHER:
+            return CPU_BOUND_FIRST, "fixed for a CPU-bound rate until 3 nights give its spread"
         return m.threshold, "fixed (no spread known yet)"
 
     @property

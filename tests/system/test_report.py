@@ -86,17 +86,17 @@ def test_baseline_verdicts_in_both_directions(real_run, tmp_path):
     base = baseline.load(str(tmp_path), "nightly")
     assert all(c.verdict == "ok" for c in baseline.compare(recs, base))
 
-    slower = copy.deepcopy(recs)  # goodput 20 % down: a regression (higher is better)
+    slower = copy.deepcopy(recs)  # goodput 60 % down: a regression (higher is better)
     for r in slower:
         if "goodput_bps" in r["derived"]:
-            r["derived"]["goodput_bps"] *= 0.8
+            r["derived"]["goodput_bps"] *= 0.4
     bad = baseline.regressions(baseline.compare(slower, base))
     assert bad and all(c.metric.key == "goodput_bps" for c in bad)
 
-    faster = copy.deepcopy(recs)  # unshaped goodput 20 % up: better, not a regression
+    faster = copy.deepcopy(recs)  # unshaped goodput 60 % up: better, not a regression
     for r in faster:
         if "goodput_bps" in r["derived"] and "configured_bps" not in r["derived"]:
-            r["derived"]["goodput_bps"] *= 1.2
+            r["derived"]["goodput_bps"] *= 1.6
     changes = baseline.compare(faster, base)
     assert not baseline.regressions(changes) and any(c.verdict == "improved" for c in changes)
 
