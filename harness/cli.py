@@ -241,12 +241,12 @@ def cmd_bisect(args) -> int:
     if args.tree:
         from .orchestrate.git_bisect import GitBisect
         from .plugin.kconfig import fragment
-        from .vm.git_build import build_worktree
+        from .vm.git_build import build_worktree, moved_build
 
         frag = fragment(labs)
         b = GitBisect(args.tree, args.good, args.bad, folder,
                       lambda worktree, log: build_worktree(worktree, frag, log), runner,
-                      seed=args.seed, figure=figure, repeat=args.repeat,
+                      seed=args.seed, moved=moved_build, figure=figure, repeat=args.repeat,
                       max_repeat=args.max_repeat)
     else:
         b = Bisect(kernels, folder, runner, figure=figure, repeat=args.repeat,

@@ -56,9 +56,10 @@ class GitBisect(Bisect):
     extendable = True
 
     def __init__(self, repo: str, good: str, bad: str, folder: str, build: Builder,
-                 runner: Runner, seed: str | None = None, **kw):
+                 runner: Runner, seed: str | None = None,
+                 moved: Callable[[str, str], int] | None = None, **kw):
         self.repo = os.path.abspath(repo)
-        self.seed = seed
+        self.seed, self.moved = seed, moved  # moved(tree, was): a seed's recorded paths
         self.worktree = os.path.join(folder, "worktree")
         commits = commits_between(self.repo, good, bad)
         super().__init__(commits, folder, self._build_and_run, **kw)
@@ -89,6 +90,8 @@ class GitBisect(Bisect):
         git(self.worktree, "reset", "-q")
         git(self.worktree, "update-index", "-q", "--refresh", check=False)
         git(self.worktree, "reset", "-q", "--hard")
+        if self.moved:
+            self.moved(self.worktree, self.seed)
 
     def _checkout(self, commit: str) -> None:
         git(self.worktree, "checkout", "--detach", "-q", commit)

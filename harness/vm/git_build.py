@@ -47,6 +47,30 @@ def build_worktree(worktree: str, fragment: str, log_path: str, jobs: int | None
     # ccache through its gcc masquerade: the command line stays "gcc", so a tree built without
     # ccache (a seed) is not rebuilt for a changed CC (kbuild rebuilds on a changed command)
     masquerade = ("/usr/lib/ccache",) if os.path.isdir("/usr/lib/ccache") else ()
-    _run(["make", f"-j{jobs}", "bzImage", "modules"], worktree, log_path, "make",
-         path_first=masquerade)
+    # LOCALVERSION set (empty): a git tree's release gets no "+" for being one, so a seed
+    # built outside git keeps its release, and with it every object that includes it
+    _run(["make", f"-j{jobs}", "LOCALVERSION=", "bzImage", "modules"], worktree, log_path,
+         "make", path_first=masquerade)
     return worktree
+
+
+def moved_build(tree: str, was: str) -> int:
+    """A built tree copied from ``was`` to ``tree``: rewrite the absolute paths kbuild recorded
+    (tools/objtool's .cmd and .d files name their targets by absolute path; left as they are,
+    objtool is rebuilt and with it every object).  Returns how many files were rewritten."""
+    old, new = os.path.abspath(was).encode(), os.path.abspath(tree).encode()
+    n = 0
+    for folder, _, files in os.walk(tree):
+        for name in files:
+            if not (name.endswith(".cmd") or name.endswith(".d")):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            if old in data:
+                st = os.stat(path)
+                with open(path, "wb") as f:
+                    f.write(data.replace(old, new))
+                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+                n += 1
+    return n

@@ -167,3 +167,21 @@ def test_a_finished_git_bisect_read_again_does_not_build_anything(tmp_path):
                       fake.build, fake.run)
     assert again.run() == EXIT_FOUND and again.outcome["first_bad"]["spec"] == commits[3]
     assert len(fake.built) == built  # every step, the revert check too, came from its file
+
+
+def test_a_moved_build_names_its_new_place_and_keeps_its_timestamps(tmp_path):
+    import os
+
+    from harness.vm.git_build import moved_build
+
+    was, tree = tmp_path / "seed", tmp_path / "worktree"
+    for d in (was, tree):
+        (d / "tools" / "objtool").mkdir(parents=True)
+    cmd = tree / "tools" / "objtool" / ".check.o.cmd"
+    cmd.write_text(f"cmd_{was}/tools/objtool/check.o := gcc -o {was}/tools/objtool/check.o\n")
+    (tree / "tools" / "objtool" / "check.c").write_text(f"/* {was} */\n")  # not a .cmd
+    os.utime(cmd, (1_000_000_000, 1_000_000_000))
+    assert moved_build(str(tree), str(was)) == 1
+    assert str(was) not in cmd.read_text() and f"cmd_{tree}/tools/objtool/check.o" in cmd.read_text()
+    assert os.stat(cmd).st_mtime == 1_000_000_000
+    assert str(was) in (tree / "tools" / "objtool" / "check.c").read_text()
