@@ -101,7 +101,9 @@ def _drive_plugin(config, ours: str, plugin: str, package: str, theirs: str, **m
         return  # a --kernel run passes the option on to the guest's session
     if ours == "retries" and cells_wanted(config):
         return  # each cell's session retries its tests; a cell itself is never rerun
-    if not config.pluginmanager.hasplugin(plugin):
+    # autoloaded through its entry point it is "repeat"; loaded with -p (a guest, where plugin
+    # autoload is off) it goes by its module's name, "pytest_repeat"
+    if not any(config.pluginmanager.hasplugin(name) for name in (plugin, package.replace("-", "_"))):
         raise pytest.UsageError(f"kernel-lab: --{ours} needs {package} (pip install {package})")
     setattr(config.option, theirs, n)
     for key, value in more.items():

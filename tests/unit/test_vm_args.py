@@ -46,3 +46,20 @@ def test_the_guest_exit_code_comes_from_its_own_file_and_never_through_a_link(tm
     assert remove_symlinks(str(tmp_path)) == [f"exit-code -> {tmp_path}/target",
                                               "sub/etc -> /etc"]
     assert os.path.exists("/etc/hostname") and (tmp_path / "target").exists()
+
+
+def test_repeat_works_where_plugins_are_loaded_by_module_name_as_in_a_guest():
+    """A guest runs pytest with plugin autoload off and ``-p pytest_repeat``: the plugin then
+    goes by its module's name, and --repeat once refused to run there ("needs pytest-repeat"),
+    which broke a bisect's figure mode on every kernel it booted."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                        "pytest_repeat", "--repeat", "2",
+                        "tests/unit/test_units.py::test_rate_label_and_format_round_trip"], cwd=root, capture_output=True, text=True,
+                       env=dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
+    assert "needs pytest-repeat" not in r.stdout + r.stderr and "2 passed" in r.stdout
