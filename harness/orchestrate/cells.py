@@ -118,8 +118,27 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "kernel"
 
 
+def _repeat_of(forwarded: list[str]) -> int:
+    for i, arg in enumerate(forwarded):
+        if arg == "--repeat" and i + 1 < len(forwarded):
+            return int(forwarded[i + 1])
+        if arg.startswith("--repeat="):
+            return int(arg.split("=", 1)[1])
+    return 1
+
+
+def repeated(nodeids: list[str], n: int) -> list[str]:
+    """The ids pytest-repeat gives a test run ``n`` times: ``[<params>-i-n]`` or ``[i-n]``
+    (the cell's session repeats; the session that planned the cells did not)."""
+    if n <= 1:
+        return list(nodeids)
+    return [f"{nid[:-1]}-{i}-{n}]" if nid.endswith("]") else f"{nid}[{i}-{n}]"
+            for nid in nodeids for i in range(1, n + 1)]
+
+
 def cell_argv(kernel: KernelUnderTest, lab: str, tests: list[str], results_root: str,
               run_id: str, vm_timeout: float, forwarded: list[str]) -> list[str]:
+    tests = repeated(tests, _repeat_of(forwarded))
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests,
             "--results", results_root, *forwarded]
     if kernel.kind == RUNNING:

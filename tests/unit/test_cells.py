@@ -162,3 +162,15 @@ def test_a_test_that_passed_on_retry_makes_its_kernel_flaky_with_the_failed_atte
                        "counter +7.0 % above the rate"]
     text = summary_table([k])
     assert "FLAKY" in text and "attempt 1 failed: counter +7.0 %" in text
+
+
+def test_a_cell_run_with_repeat_names_the_tests_as_pytest_repeat_does():
+    """Found by the first real bisect (figure mode): a cell given --repeat 3 passed the
+    planning session's node ids, which pytest-repeat renames, and its session found none."""
+    from harness.orchestrate.cells import repeated
+
+    ids = ["labs/x/test_x.py::test_a[100mbit-iperf3-htb]", "labs/x/test_x.py::test_b"]
+    assert repeated(ids, 2) == ["labs/x/test_x.py::test_a[100mbit-iperf3-htb-1-2]",
+                                "labs/x/test_x.py::test_a[100mbit-iperf3-htb-2-2]",
+                                "labs/x/test_x.py::test_b[1-2]", "labs/x/test_x.py::test_b[2-2]"]
+    assert repeated(ids, 1) == ids
