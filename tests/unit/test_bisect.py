@@ -221,7 +221,7 @@ def test_a_nightly_regression_comes_with_the_bisect_line_to_paste(tmp_path):
                     "--labs ingress_ifb --figure 'ingress_ifb::htb 100mbit iperf3' "
                     "--metric counter_error --threshold 0.01 --repeat 3")
     (goodput,) = [c for c in changes if c.metric.key == "goodput_bps"]
-    assert "--threshold 9.56e+06" in command_for(goodput, good, bad)  # 10 % of the figure
+    assert "--threshold 4.78e+07" in command_for(goodput, good, bad)  # an unshaped rate: 50 %
     folder = tmp_path / "6.12.1+deb13-amd64"
     folder.mkdir()
     (folder / ".kernel-lab.json").write_text(json.dumps({"suite": "trixie",
