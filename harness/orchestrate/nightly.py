@@ -33,7 +33,7 @@ from ..report.tables import load_runs
 from ..results import baseline
 from ..vm.kernels import RUNNING
 from ..results.cellfiles import read_cells, read_plan
-from .bisect import command_for
+from .bisect_line import command_for
 from .cells import KernelResult, by_kernel, cells_of, parse_shard, shard, summary_table
 
 DEFAULT_KERNELS = [RUNNING, "debian:bookworm", "debian:trixie", "debian:sid"]

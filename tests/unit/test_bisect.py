@@ -203,7 +203,7 @@ def test_a_stopped_bisect_continues_from_its_file(tmp_path):
 
 
 def test_a_nightly_regression_comes_with_the_bisect_line_to_paste(tmp_path):
-    from harness.orchestrate.bisect import command_for, pinned
+    from harness.orchestrate.bisect_line import command_for, pinned
     from harness.results import baseline
 
     def rec(error):
