@@ -107,6 +107,11 @@ def _declared(record: dict) -> dict:
     return metrics if isinstance(metrics, dict) else {}
 
 
+def _unjudged(record: dict) -> set:
+    """The metrics the record says it did not judge tonight (``not_judged``)."""
+    return {k for k, d in _declared(record).items() if isinstance(d, dict) and d.get("not_judged")}
+
+
 def _value(metric: Metric, derived: dict, transformed: bool = True):
     v = derived.get(metric.key)
     if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -125,7 +130,7 @@ def samples(records: list[dict], transformed: bool = True) -> dict[str, dict[str
     for r in records:
         if r.get("verdict") not in ("passed", "flaky"):
             continue
-        unjudged = {k for k, d in _declared(r).items() if isinstance(d, dict) and d.get("not_judged")}
+        unjudged = _unjudged(r)
         for m in METRICS:
             if m.key in unjudged:  # kept in the record, never a figure to compare or save
                 continue
@@ -212,8 +217,7 @@ def save(records: list[dict], results_root: str, name: str, source: str,
             history[meas][key] = (past + [v])[-HISTORY:]
     # a figure not judged tonight keeps its last night's value and history: not judging it
     # once must not end its comparisons
-    unjudged = {(key_of(r), k) for r in records for k, d in _declared(r).items()
-                if isinstance(d, dict) and d.get("not_judged")}
+    unjudged = {(key_of(r), k) for r in records for k in _unjudged(r)}
     before = (previous or {}).get("figures") or {}
     for meas, key in sorted(unjudged):
         kept = before.get(meas, {}).get(key) if isinstance(before.get(meas), dict) else None
@@ -332,8 +336,7 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
     for r in records:
         verdicts.setdefault(key_of(r), set()).add(r.get("verdict"))
     retried = failed_attempts(records)
-    unjudged = {(key_of(r), k) for r in records for k, d in _declared(r).items()
-                if isinstance(d, dict) and d.get("not_judged")}
+    unjudged = {(key_of(r), k) for r in records for k in _unjudged(r)}
     out = []
     for meas, base in sorted(baseline["figures"].items()):
         if meas not in now:
