@@ -241,13 +241,18 @@ def cmd_bisect(args) -> int:
     if args.tree:
         from .orchestrate.git_bisect import GitBisect
         from .plugin.kconfig import fragment
+        from .vm.build_cache import BuildCache
         from .vm.git_build import build_worktree, moved_build
 
         frag = fragment(labs)
+        if args.build_cache is not None and args.build_cache < 0:
+            raise HarnessError(f"--build-cache takes a number of builds (0: none), not "
+                               f"{args.build_cache}")
+        cache = None if args.build_cache == 0 else BuildCache(frag, limit=args.build_cache)
         b = GitBisect(args.tree, args.good, args.bad, folder,
                       lambda worktree, log: build_worktree(worktree, frag, log), runner,
-                      seed=args.seed, moved=moved_build, figure=figure, repeat=args.repeat,
-                      max_repeat=args.max_repeat)
+                      seed=args.seed, moved=moved_build, cache=cache, figure=figure,
+                      repeat=args.repeat, max_repeat=args.max_repeat)
     else:
         b = Bisect(kernels, folder, runner, figure=figure, repeat=args.repeat,
                    max_repeat=args.max_repeat)
@@ -454,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--seed", metavar="DIR", help="with --tree: a built tree of a nearby commit, "
                     "copied into the worktree with its objects (the first step rebuilds only "
                     "what differs)")
+    bi.add_argument("--build-cache", type=int, metavar="N",
+                    help="with --tree: keep the N most recently used builds (per commit and "
+                         "fragment, ~20 MB each; default $KERNEL_LAB_BUILD_CACHE or 32; 0: none)")
     bi.add_argument("--labs", required=True, help="lab names, comma-separated")
     bi.add_argument("--figure", metavar="LAB::NAME",
                     help="figure mode: the measurement (as baselines name it)")

@@ -57,8 +57,9 @@ class GitBisect(Bisect):
 
     def __init__(self, repo: str, good: str, bad: str, folder: str, build: Builder,
                  runner: Runner, seed: str | None = None,
-                 moved: Callable[[str, str], int] | None = None, **kw):
+                 moved: Callable[[str, str], int] | None = None, cache=None, **kw):
         self.repo = os.path.abspath(repo)
+        self.cache = cache  # a harness.vm.build_cache.BuildCache, or None: build every time
         self.seed, self.moved = seed, moved  # moved(tree, was): a seed's recorded paths
         self.worktree = os.path.join(folder, "worktree")
         commits = commits_between(self.repo, good, bad)
@@ -105,20 +106,26 @@ class GitBisect(Bisect):
 
     def _build_and_run(self, commit: str, step_folder: str, repeat: int) -> KernelResult:
         """Check ``commit`` out, build it, boot it and run the selection (a build or boot that
-        fails is an error of the step: skip)."""
-        if commit != "HEAD":
-            self._checkout(commit)
+        fails is an error of the step: skip).  A commit built before (this bisect, an earlier
+        one, or a stopped one) is booted from the build cache instead: same kernel, no build."""
         os.makedirs(step_folder, exist_ok=True)
-        log = os.path.join(step_folder, "build.log")
         t0 = time.monotonic()
         timing = {"commit": commit, "folder": os.path.basename(step_folder)}
         self.timings.append(timing)
-        try:
-            spec = self.build(self.worktree, log)
-        except HarnessError as exc:
+        spec = self.cache.lookup(commit) if self.cache else None
+        if spec:
+            timing.update(build_s=0.0, cached=spec)
+        else:
+            if commit != "HEAD":
+                self._checkout(commit)
+            try:
+                spec = self.build(self.worktree, os.path.join(step_folder, "build.log"))
+            except HarnessError as exc:
+                timing["build_s"] = round(time.monotonic() - t0, 1)
+                return KernelResult(commit, errors=[f"build: {exc}"])
             timing["build_s"] = round(time.monotonic() - t0, 1)
-            return KernelResult(commit, errors=[f"build: {exc}"])
-        timing["build_s"] = round(time.monotonic() - t0, 1)
+            if self.cache:  # boot the kept copy: the same files on this step and any later one
+                spec = self.cache.store(spec, commit, timing["build_s"])
         t1 = time.monotonic()
         result = self.run_kernel(spec, step_folder, repeat)
         timing["run_s"] = round(time.monotonic() - t1, 1)

@@ -46,11 +46,17 @@ def test_a_run_over_its_timeout_is_stopped(tmp_path, debian_image):
 def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     """All four labs inside the booted kernel (one boot): records come back, they pass, and
     what the running kernel may lack (GRE, the OVS kernel datapath, skbedit, the cgroup
-    classifier) really ran there."""
+    classifier) really ran there.
+
+    What the host's own run of the labs in this suite already covers is left out, to keep
+    ``make test`` short (18 of its 62 minutes were this test; now about 10): shaping at one rate
+    (100 Mbit/s; the host runs all three), no VXLAN (a host feature) and no OVS userspace
+    (netdev) datapath.  ``make lab`` and ``kernel-lab nightly`` run the labs whole."""
     image = debian_image
     release = kernel_release(image)
     r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                        str(tmp_path), "--run-id", "vmrun", "labs/ingress_ifb", "labs/gre_mtu",
+                        str(tmp_path), "--run-id", "vmrun", "--rates", "100mbit",
+                        "-k", "not vxlan and not netdev", "labs/ingress_ifb", "labs/gre_mtu",
                         "labs/ovs_gre", "labs/netlink_kinds"],
                        cwd=ROOT, capture_output=True, text=True, timeout=2400)
     print(r.stdout[-4000:])
