@@ -8,6 +8,7 @@
     kernel-lab bisect --kernels GOOD,...,BAD | --tree REPO --good A --bad B  --labs LAB
                       [--figure LAB::NAME --metric M --threshold T --repeat N]
                                             the first bad kernel or commit, by verdict or figure
+    kernel-lab history [RUN ...] [--since N]   nights in a row: flip rates, trends, splats
     kernel-lab export --junit|--ktap|--kcidb [RUN] [--out FILE]   formats kernel CI reads
     kernel-lab kconfig [LAB ...]            the kernel config fragment the labs need
     kernel-lab build-kernel [--source debian:bookworm] [LAB ...]   build one with it, as a tree
@@ -110,6 +111,23 @@ def cmd_report(args) -> int:
                 print(f"wrote {p}")
     if not args.out:
         print(render(runs, fmt=args.format))
+    return 0
+
+
+def cmd_history(args) -> int:
+    from .report import history_report
+    from .results.history import History
+
+    if args.since is not None and args.since < 1:
+        raise HarnessError(f"--since takes a number of nights (1 or more), not {args.since}")
+    h = History.read(args.results, args.runs or None, None if args.runs else args.since)
+    if not h.nights:
+        raise HarnessError(f"no nightly run (a folder with nightly.json) under {args.results}"
+                           if not args.runs else f"none of {', '.join(args.runs)} is a nightly run")
+    out = args.out or os.path.join(args.results, "history")
+    written = history_report.write(h, out)
+    print(history_report.markdown(h))
+    print(f"kernel-lab: {out} ({', '.join(os.path.basename(p) for p in written.values())})")
     return 0
 
 
@@ -388,6 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--write", action="store_true",
                    help="also write report.md, report.html and plots into the (first) run folder")
     r.set_defaults(func=cmd_report)
+    hi = sub.add_parser("history", help="nights in a row: each test's failures and flip rate "
+                                        "(flaky or not), each figure's trend, each splat")
+    hi.add_argument("runs", nargs="*", help="nightly run ids or folders (default: every nightly "
+                                            "under --results)")
+    hi.add_argument("--since", type=int, default=10, metavar="N",
+                    help="the last N nights (default 10)")
+    hi.add_argument("--out", help="where history.md/.html/.json and plots go "
+                                  "(default: <results>/history)")
+    hi.set_defaults(func=cmd_history)
     b = sub.add_parser("baseline", help="keep a run's figures as a baseline")
     bsub = b.add_subparsers(dest="action", required=True)
     bs = bsub.add_parser("save")

@@ -19,6 +19,8 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
+from .fingerprint import fingerprint, signature
+
 KMSG = "/dev/kmsg"
 
 #: (kind, pattern) of the first line of each report
@@ -59,7 +61,10 @@ class Splat:
     facility: int  # 0: the kernel; anything else was written into the log by a process
 
     def as_record(self) -> dict:
-        return asdict(self)
+        """The splat with its fingerprint (harness.kernel.fingerprint): the same bug has the
+        same one in any test, kernel or night."""
+        return dict(asdict(self), fingerprint=fingerprint(self.kind, self.first_line, self.text),
+                    signature=signature(self.kind, self.first_line, self.text))
 
 
 def parse_record(raw: bytes) -> Entry | None:

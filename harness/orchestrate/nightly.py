@@ -133,22 +133,51 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
                      "(put the kernels between the two in order):\n\n"
                      + "\n".join(f"    {command_for(c, k.baseline_kernel, k.kernel.as_record())}"
                                   for c in k.regressions))
+    entries = [{"spec": k.spec, "kernel": k.kernel.as_record() if k.kernel else None,
+                "folders": k.folders, "rcs": k.rcs, "error": k.error, "counts": k.per_lab,
+                "splats": k.splats, "baseline": k.baseline_note,
+                "regressions": [baseline.describe(c) for c in k.regressions],
+                "flaky": k.flaky,
+                "verdict": k.verdict}
+               for k in kernels]
+    with open(os.path.join(run_dir, "nightly.json"), "w") as f:
+        json.dump(entries, f, indent=1)
+    # what the nights before say of each test that went red tonight (a label, never a verdict)
+    told = history_lines(run_dir, results)
+    if told:
+        for entry in entries:
+            entry["history"] = told.get(entry["spec"], [])
+        with open(os.path.join(run_dir, "nightly.json"), "w") as f:
+            json.dump(entries, f, indent=1)
+        text += "\n\nWhat the last nights say of tonight's red tests (`kernel-lab history`):\n\n" + \
+            "\n".join(f"- {spec}: {line}" for spec, lines in told.items() for line in lines)
     with open(os.path.join(run_dir, "nightly.md"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(run_dir, "nightly.json"), "w") as f:
-        json.dump([{"spec": k.spec, "kernel": k.kernel.as_record() if k.kernel else None,
-                    "folders": k.folders, "rcs": k.rcs, "error": k.error, "counts": k.per_lab,
-                    "splats": k.splats, "baseline": k.baseline_note,
-                    "regressions": [baseline.describe(c) for c in k.regressions],
-                    "flaky": k.flaky,
-                    "verdict": k.verdict}
-                   for k in kernels], f, indent=1)
     print("\n" + text)
     print(f"kernel-lab: {run_dir} (report.md, report.html, nightly.md, junit.xml, "
           "results.ktap, kcidb.json)")
     if not kernels or any(k.verdict == "INFRA" for k in kernels):
         return EXIT_INFRA
     return EXIT_FAILED if any(k.failed_night for k in kernels) else EXIT_OK
+
+
+def history_lines(run_dir: str, results: str) -> dict[str, list[str]]:
+    """{spec: ["test: failed 3 of the last 10 nights (...)", ...]} for tonight's red tests,
+    from the nights under ``results`` up to this one."""
+    from ..results.history import RED, WINDOW, History, find_nights, read_night
+
+    nights = find_nights(results)
+    tonight = os.path.basename(os.path.normpath(run_dir))
+    this = read_night(run_dir)
+    if this is None:
+        return {}
+    upto = [n for n in nights if n.run != tonight and n.started <= this.started]
+    h = History((upto + [this])[-WINDOW:])
+    out: dict[str, list[str]] = {}
+    for (spec, test), t in sorted(h.tests.items()):
+        if t.nights and t.nights[-1][0] == tonight and t.nights[-1][1] in RED:
+            out.setdefault(spec, []).append(f"{test}: {t.label()}")
+    return out
 
 
 def nightly(kernels: list[str], lab_paths: list[str], results: str, baseline_name: str | None,

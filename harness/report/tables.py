@@ -79,12 +79,15 @@ def verdict_of(records: list[dict]) -> str:
 
 
 def splat_note(records: list[dict]) -> str:
-    """The kernel splats of these records, one short line each."""
-    seen = []
+    """The kernel splats of these records, one short line each: one per fingerprint (the same
+    bug in several tests is one line), the fingerprint in brackets."""
+    seen, prints = [], set()
     for r in records:
         for s in r.get("kernel_log", {}).get("splats", []):
-            line = f"kernel {s['kind']}: {s['first_line'][:100]}"
-            if line not in seen:
+            fp = s.get("fingerprint")
+            line = f"kernel {s['kind']}{f' [{fp}]' if fp else ''}: {s['first_line'][:100]}"
+            if (fp or line) not in prints:
+                prints.add(fp or line)
                 seen.append(line)
     lost = sum(r.get("kernel_log", {}).get("lost_records", 0) for r in records)
     if lost:  # a splat may have been among them: never shown as clean

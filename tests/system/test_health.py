@@ -63,6 +63,10 @@ GUEST_LAB = textwrap.dedent('''
         record("hung task provoked")
         hold_the_pipe_mutex(6)
 
+    def test_hangs_another_task(record):
+        record("hung task provoked again")
+        hold_the_pipe_mutex(6)
+
     def test_panics(record):
         record("panic provoked")
         with open("/proc/sysrq-trigger", "w") as f:
@@ -104,7 +108,7 @@ def test_a_splat_on_the_host_fails_the_test_it_happened_in(tmp_path, kernel_log)
     (splat,) = rec["kernel_log"]["splats"]
     assert splat["kind"] == "warning" and splat["phase"] == "call" and "Call Trace" in splat["text"]
     md = render(load_runs([str(tmp_path / "res" / "h")]), "md")
-    assert "kernel warning: WARNING: CPU: 0" in md
+    assert f"kernel warning [{splat['fingerprint']}]: WARNING: CPU: 0" in md
 
 
 def test_a_real_splat_and_a_panic_in_a_guest(tmp_path, debian_image):
@@ -129,4 +133,13 @@ def test_a_real_splat_and_a_panic_in_a_guest(tmp_path, debian_image):
     panic = recs["kernel panic"]
     assert panic["test_id"].endswith("::test_panics") and panic["verdict"] == "failed"
     assert any(s["kind"] == "panic" for s in panic["kernel_log"]["splats"])
+    # the same bug twice (other tasks, PIDs and stack addresses): one fingerprint; another
+    # bug (the panic): another
+    first, again = hung["kernel_log"]["splats"], recs["hung task provoked again"]["kernel_log"]["splats"]
+    assert {s["text"] for s in first}.isdisjoint(s["text"] for s in again)
+    assert {s["fingerprint"] for s in first} == {s["fingerprint"] for s in again}, \
+        ([s["signature"] for s in first], [s["signature"] for s in again])
+    assert any("pipe_write" in s["signature"] for s in first), [s["signature"] for s in first]
+    crash = next(s for s in panic["kernel_log"]["splats"] if s["kind"] == "panic")
+    assert crash["fingerprint"] not in {s["fingerprint"] for s in first}
     assert json.loads((guest / "vm.json").read_text())["running_test"].endswith("::test_panics")

@@ -52,3 +52,19 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     assert any("counter_error" in line for line in k["regressions"]), k["regressions"]
     told = (tmp_path / "night-fast" / "nightly.md").read_text()
     assert "kernel-lab bisect --kernels running,running --labs _example --figure" in told
+    # kernel-lab history over the eleven nights: the last ten by default
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
+                        "history"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    h = json.loads((tmp_path / "history" / "history.json").read_text())
+    assert [n["run"] for n in h["nights"]] == [f"night-{n:02d}" for n in range(1, NIGHTS)] + ["night-fast"]
+    # every test passed every night (the 2 % shaper is inside _example's own 5 %: only the
+    # baseline caught it), and the trend shows the night its figure jumped
+    assert [t for t in h["tests"] if t["failed"]] == [] and len(h["tests"]) == 2
+    assert all(t["flip_rate"] == 0 for t in h["tests"])
+    trend = next(t for t in h["trends"] if t["measurement"] == "_example::tbf 20mbit iperf3"
+                 and t["metric"] == "counter_error")
+    quiet, fast = trend["points"][:-1], trend["points"][-1]
+    assert len(quiet) == NIGHTS - 1 and fast["run"] == "night-fast"
+    assert fast["value"] > max(p["value"] for p in quiet) + 0.01, trend["points"]
+    assert (tmp_path / "history" / "history.html").read_text().count("data:image/png") >= 1
