@@ -5,6 +5,8 @@
                  dependencies, an example each)
 - ``traffic``    iperf3, netperf, and capacity (which shaped rates this machine can judge)
 - ``health``     the kernel log read around every test phase; a splat fails the test
+- ``evidence``   counters read around each lab test's call (kept when it failed), the lab's
+                 state after it (MTU, offloads, TCP sysctls, qdisc statistics) on each record
 - ``recording``  the ``record`` fixture, and one record per measurement and attempt
 - ``verdicts``   skip only for KernelLacks, flaky labelling, the baseline verdict at the end
 - ``reporting``  the end of the session on the terminal
@@ -22,6 +24,7 @@ pytest_plugins = [
     "harness.plugin.fixtures",
     "harness.plugin.traffic",
     "harness.plugin.health",
+    "harness.plugin.evidence",
     "harness.plugin.recording",
     "harness.plugin.verdicts",
     "harness.plugin.guest",

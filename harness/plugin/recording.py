@@ -14,6 +14,7 @@ import datetime as _dt
 import pytest
 
 from ..core import faults
+from .evidence import evidence_of, lab_state_of
 from .health import SPLATS, lost_of, splats_of
 from .options import STATE
 
@@ -110,6 +111,9 @@ def write_records(item) -> list[str]:
     if NICS in item.stash:  # real NICs carried the test: every record says which
         entries = [dict(e, state={**e.get("state", {}), "nics": item.stash[NICS]})
                    for e in entries]
+    lab_state = lab_state_of(item)
+    if lab_state:  # MTU, offloads, TCP sysctls, qdisc statistics: the state behind each figure
+        entries = [dict(e, state={**e.get("state", {}), "lab": lab_state}) for e in entries]
     if TOPOLOGY in item.stash:  # what the test built, read back over netlink (first record)
         entries[0] = dict(entries[0], state={**entries[0].get("state", {}),
                                              "topology": item.stash[TOPOLOGY]})
@@ -119,5 +123,6 @@ def write_records(item) -> list[str]:
                                item.stash.get(STARTED, ""), now(), attempt=attempt_of(item),
                                reason=item.stash.get(REASON, ""),
                                kernel_log={"splats": found, "lost_records": lost},
-                               faults=faults.injected()))
+                               faults=faults.injected(),
+                               evidence=evidence_of(item) if i == 0 else None))
     return paths

@@ -49,8 +49,13 @@ def host_facts() -> dict:
             mem = int(f.readline().split()[1]) * 1024
     except OSError:
         pass
+    from ..net.evidence import virtualization
+
+    # virtualized_guest: kernel-lab's own guest ran the test; virtualization: what the machine
+    # that ran it is (a figure from a VM or a container is read differently)
     return {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "memory_bytes": mem,
-            "machine": platform.machine(), "virtualized_guest": _in_vm_guest()}
+            "machine": platform.machine(), "virtualized_guest": _in_vm_guest(),
+            "virtualization": virtualization()}
 
 
 def run_conditions() -> dict | None:
@@ -139,7 +144,8 @@ class Recorder:
 
     def write(self, lab: str, test_id: str, index: int, measurement: dict, verdict: str,
               started: str, ended: str, attempt: int = 1, reason: str = "",
-              kernel_log: dict | None = None, faults: list[str] | None = None) -> str:
+              kernel_log: dict | None = None, faults: list[str] | None = None,
+              evidence: dict | None = None) -> str:
         rec = {
             "schema": SCHEMA_VERSION,
             "run_id": self.meta.get("run_id"),
@@ -163,6 +169,7 @@ class Recorder:
             "faults_injected": list(faults or []),
             "started": started,
             "ended": ended,
+            **({"evidence": evidence} if evidence else {}),
         }
         rec = json.loads(json.dumps(rec, default=str))  # what lands on disk is what is checked
         if self.validate:

@@ -44,6 +44,27 @@ CASES = {
 }
 
 
+def _links(counters, suffix):
+    return [v for ns in counters["namespaces"].values()
+            for name, v in ns.get("links", {}).items() if name.endswith(suffix)]
+
+
+def _snmp(counters, key):
+    return sum(ns.get("snmp", {}).get(key, 0) for ns in counters["namespaces"].values())
+
+
+#: what the failed test's counter diff (evidence.counters) must show for these faults
+EXPLAINED = {
+    # packets arrived on vb, and none went through the ifb
+    "ingress-no-redirect": lambda c: (
+        sum(v.get("rx_packets", 0) for v in _links(c, "-vb")) > 1000
+        and sum(v.get("tx_packets", 0) for v in _links(c, "-ifb0")) < 10),
+    # the 1500-byte inner packets were fragmented on the underlay and reassembled
+    "tunnel-mtu-not-lowered": lambda c: (_snmp(c, "Ip.FragCreates") > 0
+                                         and _snmp(c, "Ip.ReasmReqds") > 0),
+}
+
+
 def outcomes(junit: str) -> dict[str, str]:
     out = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
@@ -72,6 +93,12 @@ def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run)
         mine = [rec for rec in records if rec["test_id"].endswith("::" + test)]
         assert mine and all(rec["faults_injected"] == [fault] and rec["verdict"] == "failed"
                             for rec in mine)
+        # the failed attempt keeps the counters that moved over its call, and its lab's state
+        first = next(rec for rec in mine if rec["measurement"] == 0)
+        assert first["evidence"]["counters"]["namespaces"], first.get("evidence")
+        assert first["evidence"]["rows"] and "lab" in first["state"]
+        if fault in EXPLAINED:
+            assert EXPLAINED[fault](first["evidence"]["counters"]), first["evidence"]["rows"][:20]
 
 
 @pytest.mark.parametrize("fault", ["shaper-2pct-fast", "shaper-2pct-slow"])

@@ -32,6 +32,27 @@ def test_a_run_of_every_lab_leaves_the_root_namespace_as_it_was(four_labs):
     assert four_labs.after == four_labs.before
 
 
+def test_a_passing_test_keeps_no_evidence_and_every_record_its_labs_state(four_labs):
+    """Counters around a call are kept only when it failed; each record of a lab that built
+    namespaces keeps their state (MTU, offloads, TCP sysctls, qdisc statistics), and every
+    record says what machine ran it (VM, container)."""
+    from harness.results.records import load_records
+
+    records, problems = load_records(str(four_labs.folder))
+    assert records and not problems
+    passed = [r for r in records if r["verdict"] == "passed"]
+    assert passed and not any("evidence" in r for r in passed)
+    for r in passed:
+        assert set(r["host"]["virtualization"]) >= {"vm", "container"}
+    shaped = next(r for r in passed if r["name"] == "htb 10mbit iperf3")
+    spaces = shaped["state"]["lab"]
+    links = {name: v for ns in spaces.values() for name, v in ns["links"].items()}
+    assert all(v["mtu"] for v in links.values()) and any("gso" in v for v in links.values())
+    assert any(ns["sysctls"].get("net.ipv4.tcp_congestion_control") for ns in spaces.values())
+    htb = [v for ns in spaces.values() for k, v in ns["tc"].items() if " class htb " in k]
+    assert htb and all(v["bytes"] > 0 for v in htb), htb
+
+
 def _ovs_daemons() -> set[int]:
     """PIDs of OVS daemons started by kernel-lab (their sockets live in its state folder)."""
     pids = set()

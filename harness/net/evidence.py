@@ -1,0 +1,281 @@
+"""The counters behind a failure, and the state behind a figure, read from the run's namespaces.
+
+:func:`counters` reads, per namespace of the run (scratch ones aside), every counter a kernel
+developer would diff by hand after a red test:
+
+- ``snmp``: the SNMP and netstat MIBs (``/proc/net/snmp``, ``netstat``, ``snmp6``: what
+  ``nstat`` shows), read inside the namespace;
+- ``links``: every link's statistics (rtnetlink ``IFLA_STATS64``);
+- ``tc``: every qdisc's and class's basic and queue statistics (``tc -s``: bytes, packets,
+  drops, overlimits, requeues, backlog);
+- ``ethtool``: the driver statistics of each link that has them (``ethtool -S``);
+
+and, host-wide, ``softnet``: ``/proc/net/softnet_stat`` summed over CPUs (processed, dropped,
+time squeeze).  :func:`diff` keeps what moved between two readings, and :func:`rows` flattens
+it, largest move first: the report's counter diff.
+
+:func:`state` is what every record keeps of its lab, compactly, as flent keeps with its runs:
+each link's MTU and offloads (GSO/GRO/TSO), each namespace's TCP sysctls, and the qdiscs' and
+classes' statistics after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from pyroute2 import IPRoute
+
+from ..core import netns
+from .snapshot import _h, _parent
+
+SNMP_FILES = ("snmp", "netstat", "snmp6")
+TCP_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+               "net.core.default_qdisc", "net.ipv4.tcp_ecn", "net.ipv4.tcp_mtu_probing",
+               "net.core.rmem_max", "net.core.wmem_max")
+OFFLOADS = {"generic-segmentation-offload": "gso", "generic-receive-offload": "gro",
+            "tcp-segmentation-offload": "tso", "rx-gro-hw": "gro_hw", "rx-gro-list": "gro_list"}
+LINK_KEYS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
+             "rx_dropped", "tx_dropped", "multicast", "collisions", "rx_length_errors",
+             "rx_over_errors", "rx_crc_errors", "rx_frame_errors", "rx_fifo_errors",
+             "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
+             "rx_nohandler")
+
+
+def _names(run, skip=("probe",)) -> list[str]:
+    return [n for n in run.namespaces if n[len(run.prefix):] not in skip and netns.exists(n)]
+
+
+def parse_snmp(text: str) -> dict[str, int]:
+    """``/proc/net/snmp`` and ``netstat`` (header line, value line per MIB) and ``snmp6``
+    (name value lines) as {"Tcp.RetransSegs": n, "Ip6InReceives": n, ...}."""
+    out: dict[str, int] = {}
+    lines = text.splitlines()
+    if lines and ":" not in lines[0].split()[0]:  # snmp6: one "name value" per line
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+                out[parts[0]] = int(parts[1])
+        return out
+    for head, values in zip(lines[::2], lines[1::2]):
+        names, nums = head.split(), values.split()
+        if not names or names[0] != nums[0]:
+            continue
+        mib = names[0].rstrip(":")
+        for n, v in zip(names[1:], nums[1:]):
+            if v.lstrip("-").isdigit():
+                out[f"{mib}.{n}"] = int(v)
+    return out
+
+
+def _snmp(name: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+
+    def read():
+        for f in SNMP_FILES:
+            try:
+                with open(f"/proc/thread-self/net/{f}") as fh:
+                    out.update(parse_snmp(fh.read()))
+            except OSError:
+                pass
+
+    netns.run_in(name, read)
+    return out
+
+
+def _tc_stats(ipr, names: dict[int, str]) -> dict[str, dict[str, int]]:
+    out = {}
+    qdiscs = list(ipr.get_qdiscs())
+    # a class dump is per device (a dump of index 0 gives none)
+    classes = [c for index in sorted({q["index"] for q in qdiscs})
+               for c in ipr.get_classes(index=index)]
+    for kind_of, msgs in (("qdisc", qdiscs), ("class", classes)):
+        for m in msgs:
+            kind = m.get_attr("TCA_KIND")
+            if kind in (None, "noqueue"):
+                continue
+            stats = {}
+            s2 = m.get_attr("TCA_STATS2")
+            basic = s2.get_attr("TCA_STATS_BASIC") if s2 is not None else None
+            queue = s2.get_attr("TCA_STATS_QUEUE") if s2 is not None else None
+            if basic:
+                stats.update(bytes=basic["bytes"], packets=basic["packets"])
+            if queue:
+                stats.update(drops=queue["drops"], overlimits=queue["overlimits"],
+                             requeues=queue["requeues"], backlog=queue["backlog"],
+                             qlen=queue["qlen"])
+            if not stats:
+                s = m.get_attr("TCA_STATS")
+                if s:
+                    stats = {k: s[k] for k in ("bytes", "packets", "drops", "overlimits",
+                                               "backlog", "qlen") if k in s}
+            dev = names.get(m["index"], str(m["index"]))
+            out[f"{dev} {kind_of} {kind} {_h(m['handle'])} parent {_parent(m['parent'])}"] = stats
+    return out
+
+
+def _ethtool(name: str, devs: list[str], option: str) -> dict[str, str]:
+    """``ethtool OPTION DEV`` for each link of namespace ``name``, in one process (an emulated
+    guest pays a tenth of a second per process started): {dev: its output}."""
+    if not devs:
+        return {}
+    script = 'for d in "$@"; do echo "@@@ $d"; ethtool ' + option + ' "$d" 2>/dev/null; done'
+    try:
+        r = subprocess.run(["sh", "-c", script, "sh", *devs], capture_output=True, text=True,
+                           timeout=20, preexec_fn=lambda: netns.enter(name))
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out, dev = {}, None
+    for line in r.stdout.splitlines(keepends=True):
+        if line.startswith("@@@ "):
+            dev = line[4:].strip()
+            out[dev] = ""
+        elif dev is not None:
+            out[dev] += line
+    return out
+
+
+def parse_ethtool_stats(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines()[1:]:
+        key, _, value = line.strip().partition(":")
+        if value.strip().lstrip("-").isdigit():
+            out[key.strip()] = int(value)
+    return out
+
+
+def parse_offloads(text: str) -> dict[str, bool]:
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key in OFFLOADS:
+            out[OFFLOADS[key]] = value.split()[0] == "on" if value.split() else False
+    return out
+
+
+def _links(ipr) -> tuple[dict[int, str], dict[str, dict]]:
+    names, links = {}, {}
+    for msg in ipr.get_links():
+        dev = msg.get_attr("IFLA_IFNAME")
+        names[msg["index"]] = dev
+        st = msg.get_attr("IFLA_STATS64") or {}
+        info = msg.get_attr("IFLA_LINKINFO")
+        links[dev] = {"kind": info.get_attr("IFLA_INFO_KIND") if info else None,
+                      "mtu": msg.get_attr("IFLA_MTU"),
+                      "stats": {k: st[k] for k in LINK_KEYS if k in st}}
+    return names, links
+
+
+def softnet() -> dict[str, int]:
+    """/proc/net/softnet_stat summed over CPUs: processed, dropped, time_squeeze."""
+    total = {"processed": 0, "dropped": 0, "time_squeeze": 0}
+    try:
+        with open("/proc/net/softnet_stat") as f:
+            for line in f:
+                cols = [int(c, 16) for c in line.split()]
+                if len(cols) >= 3:
+                    total["processed"] += cols[0]
+                    total["dropped"] += cols[1]
+                    total["time_squeeze"] += cols[2]
+    except OSError:
+        pass
+    return total
+
+
+def counters(run, with_ethtool: bool = True) -> dict:
+    """Every counter of every namespace of ``run`` (see the module's docstring)."""
+    spaces = {}
+    for name in _names(run):
+        with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
+            names, links = _links(ipr)
+            tc = _tc_stats(ipr, names)
+        entry = {"snmp": _snmp(name), "links": {d: v["stats"] for d, v in links.items()},
+                 "tc": tc}
+        if with_ethtool:
+            texts = _ethtool(name, [d for d in links if d != "lo"], "-S")
+            entry["ethtool"] = {d: s for d, t in texts.items()
+                                for s in [parse_ethtool_stats(t)] if s}
+        spaces[name[len(run.prefix):]] = entry
+    return {"namespaces": spaces, "softnet": softnet()}
+
+
+def diff(before: dict, after: dict) -> dict:
+    """What moved between two readings of :func:`counters` (nested the same way; only
+    non-zero numeric deltas, and what appeared since)."""
+    out = {}
+    for key, new in after.items():
+        old = before.get(key) if isinstance(before, dict) else None
+        if isinstance(new, dict):
+            d = diff(old if isinstance(old, dict) else {}, new)
+            if d:
+                out[key] = d
+        elif isinstance(new, (int, float)) and not isinstance(new, bool):
+            delta = new - (old if isinstance(old, (int, float)) else 0)
+            if delta:
+                out[key] = delta
+    return out
+
+
+def rows(changes: dict, limit: int | None = None) -> list[tuple[str, int]]:
+    """The diff flattened to ("namespace/group/object/counter", delta), largest move first."""
+    flat: list[tuple[str, int]] = []
+
+    def walk(prefix, d):
+        for k, v in d.items():
+            path = f"{prefix}/{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                walk(path, v)
+            else:
+                flat.append((path, v))
+
+    walk("", changes)
+    flat.sort(key=lambda kv: (-abs(kv[1]), kv[0]))
+    return flat[:limit] if limit else flat
+
+
+def state(run) -> dict:
+    """Each namespace's links (MTU, offloads), TCP sysctls, and qdisc/class statistics."""
+    spaces = {}
+    for name in _names(run):
+        with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
+            names, links = _links(ipr)
+            tc = _tc_stats(ipr, names)
+        sysctls = {}
+        for key in TCP_SYSCTLS:
+            try:
+                sysctls[key] = " ".join(netns.sysctl(name, key).split())
+            except OSError:
+                continue
+        features = _ethtool(name, [d for d in links if d != "lo"], "-k")
+        spaces[name[len(run.prefix):]] = {
+            "links": {d: {"kind": v["kind"], "mtu": v["mtu"],
+                          **parse_offloads(features.get(d, ""))}
+                      for d, v in links.items() if d != "lo"},
+            "sysctls": sysctls, "tc": tc}
+    return spaces
+
+
+def virtualization() -> dict:
+    """What this machine is, as ``systemd-detect-virt --vm`` / ``--container`` say ("none"
+    when not; where the tool is missing, the cpuid hypervisor flag and container markers)."""
+    out = {}
+    for kind in ("vm", "container"):
+        try:
+            r = subprocess.run(["systemd-detect-virt", f"--{kind}"], capture_output=True,
+                               text=True, timeout=10)
+            out[kind] = r.stdout.strip() or "none"
+            out["source"] = "systemd-detect-virt"
+        except (OSError, subprocess.SubprocessError):
+            out = {}
+            break
+    if not out:
+        try:
+            with open("/proc/cpuinfo") as f:
+                vm = "hypervisor" in f.read().split()
+        except OSError:
+            vm = False
+        out = {"vm": "unknown hypervisor" if vm else "none",
+               "container": "docker" if os.path.exists("/.dockerenv") else
+               "podman" if os.path.exists("/run/.containerenv") else "none",
+               "source": "cpuid hypervisor flag, /.dockerenv, /run/.containerenv"}
+    return out

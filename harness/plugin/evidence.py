@@ -1,0 +1,85 @@
+"""The evidence of every test, read around its call: what the failure looked like.
+
+Before and after a lab test's call (a test that uses the ``run`` fixture, in a session whose
+run has namespaces), the counters of every namespace of the run are read
+(:func:`harness.net.evidence.counters`: SNMP/netstat MIBs, link and qdisc/class statistics,
+``ethtool -S``, softnet).  When the call failed, what moved is kept on the attempt's first
+record (``evidence.counters``, and ``evidence.rows``: the same flattened, largest first); when
+it passed nothing is kept.  After every call, each record keeps the lab's state
+(``state.lab``: MTU and offloads per link, the namespaces' TCP sysctls, the qdiscs' and
+classes' statistics after the test).
+
+A reading that fails never changes a verdict: the record says why it is missing
+(``evidence.problem``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..net import evidence
+from .options import session_state
+
+EVIDENCE = pytest.StashKey[dict]()
+LAB_STATE = pytest.StashKey[dict]()
+ROWS = 60  # the flattened diff's largest moves kept beside the whole
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Each attempt starts with no evidence and no state."""
+    item.stash[EVIDENCE] = {}
+    item.stash[LAB_STATE] = {}
+
+
+def _run(item):
+    if getattr(item, "is_kernel_lab_cell", False) or "run" not in getattr(item, "fixturenames", ()):
+        return None
+    return session_state(item.config).get("run")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    run = _run(item)
+    before, problem = None, ""
+    if run is not None:
+        try:
+            before = evidence.counters(run)
+        except Exception as exc:  # noqa: BLE001 - evidence only; the test runs regardless
+            problem = f"counters before the call: {exc}"
+    failed = False
+    try:
+        return (yield)
+    except BaseException as exc:
+        failed = not isinstance(exc, pytest.skip.Exception)
+        raise
+    finally:
+        if run is not None:
+            _after(item, run, before, problem, failed)
+
+
+def _after(item, run, before, problem: str, failed: bool) -> None:
+    try:
+        item.stash[LAB_STATE] = evidence.state(run)
+    except Exception as exc:  # noqa: BLE001
+        item.stash[LAB_STATE] = {"problem": f"could not read the lab's state: {exc}"}
+    if not failed:
+        return
+    kept: dict = {}
+    if before is not None:
+        try:
+            changes = evidence.diff(before, evidence.counters(run))
+            kept = {"counters": changes, "rows": [list(r) for r in evidence.rows(changes, ROWS)]}
+        except Exception as exc:  # noqa: BLE001
+            problem = f"counters after the call: {exc}"
+    if problem:
+        kept["problem"] = problem
+    item.stash[EVIDENCE] = kept
+
+
+def evidence_of(item) -> dict | None:
+    return item.stash.get(EVIDENCE, None)
+
+
+def lab_state_of(item) -> dict | None:
+    return item.stash.get(LAB_STATE, None)
