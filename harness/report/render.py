@@ -21,6 +21,7 @@ import re
 from tabulate import tabulate
 
 from . import presentation
+from . import failures
 from .tables import Run, details, labs_of, load_runs, splat_note, verdict_of
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -79,6 +80,9 @@ def markdown(runs: list[Run], problems: list[str]) -> str:
                               disable_numparse=True) + "\n")
         if t["splats"]:
             parts.append(f"Kernel splats: {t['splats']}\n")
+    failed = failures.markdown([r for run in runs for r in run.records])
+    if failed:
+        parts.append("### Failures\n\n" + failed)
     return "\n".join(parts) + "".join(f"\nskipped file: {p}" for p in problems)
 
 
@@ -159,6 +163,7 @@ def html_page(runs: list[Run], figures: dict | None = None, problems=()) -> str:
             parts.append(f"<details><summary>every measurement on {html.escape(run.label)}"
                          f"</summary>{tabulate(rows, headers=headers, tablefmt='html')}</details>")
         parts.append("</section>")
+    parts.append(failures.html_section([r for run in runs for r in run.records]))
     notes = "".join(f"<p class=problem>skipped file: {html.escape(p)}</p>\n" for p in problems)
     return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kernel-lab report</title>"
             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"

@@ -5,6 +5,7 @@ For each lab a representative test runs with one kernel-facing step broken on pu
 not pass, not skip, not error out in set-up.  The same tests pass without the fault in the
 lab runs of this suite."""
 
+import html
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.report.render import render
+from harness.report.tables import load_runs
 from harness.results.records import load_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,6 +102,11 @@ def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run)
         assert first["evidence"]["rows"] and "lab" in first["state"]
         if fault in EXPLAINED:
             assert EXPLAINED[fault](first["evidence"]["counters"]), first["evidence"]["rows"][:20]
+            # the report's failure view: the assertion, the counters that moved, the lab
+            page = render(load_runs([str(tmp_path / "fault")]), "html")
+            view = page[page.index("<h2>Failures</h2>"):]
+            assert html.escape(first["reason"][:60]) in view
+            assert html.escape(first["evidence"]["rows"][0][0]) in view and "<td>" in view
 
 
 @pytest.mark.parametrize("fault", ["shaper-2pct-fast", "shaper-2pct-slow"])

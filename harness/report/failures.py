@@ -1,0 +1,101 @@
+"""The report's failure view: for each failed test, what a kernel developer looks at first.
+
+Per failed attempt (its first record): the test and kernel, the assertion (the record's
+reason), the counters that moved over its call (``evidence.rows``, largest first: only what
+changed), the kernel splats with their fingerprints, and what the lab looked like (the
+namespaces, links, qdiscs of ``state.lab``).  Markdown and HTML.
+"""
+
+from __future__ import annotations
+
+import html
+
+from tabulate import tabulate
+
+ROWS = 20
+
+
+def failed_records(records: list[dict]) -> list[dict]:
+    """The first record of each failed attempt, in test order."""
+    seen, out = set(), []
+    for r in sorted(records, key=lambda r: (r.get("test_id", ""), r.get("attempt", 1),
+                                            r.get("measurement", 0))):
+        key = (r.get("test_id"), r.get("attempt", 1), r.get("kernel", {}).get("release"))
+        if r.get("verdict") == "failed" and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _counter_rows(r: dict) -> list[list]:
+    return [[name, f"{delta:+,}"] for name, delta in (r.get("evidence") or {}).get("rows", [])[:ROWS]]
+
+
+def _lab_rows(r: dict) -> list[list]:
+    rows = []
+    for ns, st in ((r.get("state") or {}).get("lab") or {}).items():
+        if not isinstance(st, dict):
+            continue
+        for dev, link in st.get("links", {}).items():
+            offl = ",".join(k for k in ("gso", "gro", "tso") if link.get(k)) or "-"
+            qd = [k.split(" ", 1)[1] for k in st.get("tc", {}) if k.startswith(dev + " ")]
+            rows.append([ns, dev, link.get("kind") or "-", link.get("mtu"), offl,
+                         "; ".join(qd) or "-"])
+    return rows
+
+
+def _splats(r: dict) -> list[str]:
+    return [f"{s['kind']} [{s.get('fingerprint', '?')}]: {s['first_line']}"
+            for s in r.get("kernel_log", {}).get("splats", [])]
+
+
+def _attempt(r: dict) -> str:
+    return f" (attempt {r['attempt']})" if r.get("attempt", 1) > 1 else ""
+
+
+def markdown(records: list[dict]) -> str:
+    parts = []
+    for r in failed_records(records):
+        k = r.get("kernel", {})
+        parts += [f"#### FAILED {r['test_id']}{_attempt(r)} on {k.get('release')} ({k.get('where')})",
+                  "", f"    {r.get('reason') or '(no reason recorded)'}", ""]
+        for line in _splats(r):
+            parts.append(f"- kernel {line}")
+        rows = _counter_rows(r)
+        if rows:
+            parts += ["", "Counters that moved over the call (largest first):", "",
+                      tabulate(rows, headers=["counter", "change"], tablefmt="github"), ""]
+        elif (r.get("evidence") or {}).get("problem"):
+            parts.append(f"Counters: {r['evidence']['problem']}")
+        rows = _lab_rows(r)
+        if rows:
+            parts += ["", tabulate(rows, headers=["namespace", "link", "kind", "MTU", "offloads",
+                                                   "qdiscs"], tablefmt="github"), ""]
+    return "\n".join(parts)
+
+
+def html_section(records: list[dict]) -> str:
+    failed = failed_records(records)
+    if not failed:
+        return ""
+    parts = ["<section class=failures><h2>Failures</h2>"]
+    for r in failed:
+        k = r.get("kernel", {})
+        parts.append(f"<h3>{html.escape(r['test_id'])}{html.escape(_attempt(r))} on "
+                     f"{html.escape(str(k.get('release')))} ({html.escape(str(k.get('where')))})</h3>"
+                     f"<pre class=problem>{html.escape(r.get('reason') or '(no reason recorded)')}</pre>")
+        for line in _splats(r):
+            parts.append(f"<p class=problem>kernel {html.escape(line)}</p>")
+        rows = _counter_rows(r)
+        if rows:
+            parts.append("<p>Counters that moved over the call, largest first:</p>"
+                         + tabulate(rows, headers=["counter", "change"], tablefmt="html"))
+        elif (r.get("evidence") or {}).get("problem"):
+            parts.append(f"<p>Counters: {html.escape(r['evidence']['problem'])}</p>")
+        rows = _lab_rows(r)
+        if rows:
+            parts.append("<p>The lab at the end of the test:</p>" + tabulate(
+                rows, headers=["namespace", "link", "kind", "MTU", "offloads", "qdiscs"],
+                tablefmt="html"))
+    parts.append("</section>")
+    return "\n".join(parts)
