@@ -20,6 +20,7 @@ from pyroute2.netlink.nlsocket import NetlinkSocket
 from ..core import netns
 from ..core.errors import HarnessError
 from ..kernel.probes import NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, sock_diag_error
+from .capture import own_socket_inodes
 
 PACKET_SHOW_MEMINFO = 0x10
 INET_DIAG_INFO_EXT = 1 << (2 - 1)  # idiag_ext bit of INET_DIAG_INFO (2): tcp_info
@@ -68,15 +69,19 @@ def _sock_diag(namespace: str, family: int, protocol: int, what: str):
 
 
 def packet_socket_drops(namespace: str) -> int:
-    """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them)."""
+    """Frames the kernel dropped at the AF_PACKET sockets of ``namespace`` (all of them but
+    the harness's own captures)."""
     with _sock_diag(namespace, socket.AF_PACKET, 0,
                     "packet sockets' drops (CONFIG_PACKET_DIAG)") as diag:
         diag.marshal.msg_map[SOCK_DIAG_BY_FAMILY] = packet_diag_msg
         req = packet_diag_req()
         req["sdiag_family"], req["pdiag_show"] = socket.AF_PACKET, PACKET_SHOW_MEMINFO
         total = 0
+        captures = own_socket_inodes()  # kernel-lab's own tcpdumps are not the lab's sockets
         for msg in diag.nlm_request(req, msg_type=SOCK_DIAG_BY_FAMILY,
                                     msg_flags=NLM_F_REQUEST | NLM_F_DUMP):
+            if msg["pdiag_ino"] in captures:
+                continue
             mem = msg.get_attr("PACKET_DIAG_MEMINFO")
             total += mem["drops"] if mem else 0
         return total

@@ -1,5 +1,10 @@
 """The evidence of every test, read around its call: what the failure looked like.
 
+While a lab test's call runs, every link of the run's namespaces is captured into a bounded
+ring (:mod:`harness.net.capture`); the captures are kept beside the records when the call
+failed (``evidence.captures``: files, tcpdump's counts, a summary) and deleted when it passed.
+``--no-capture-rings`` turns the captures off (the bench compares both).
+
 Before and after a lab test's call (a test that uses the ``run`` fixture, in a session whose
 run has namespaces), the counters of every namespace of the run are read
 (:func:`harness.net.evidence.counters`: SNMP/netstat MIBs, link and qdisc/class statistics,
@@ -17,8 +22,12 @@ from __future__ import annotations
 
 import pytest
 
+import os
+
 from ..net import evidence
-from .options import session_state
+from ..net.capture import Captures
+from ..results.records import safe_name
+from .options import lab_of, session_state
 
 EVIDENCE = pytest.StashKey[dict]()
 LAB_STATE = pytest.StashKey[dict]()
@@ -38,15 +47,31 @@ def _run(item):
     return session_state(item.config).get("run")
 
 
+def _capture_folder(item) -> str | None:
+    rec = session_state(item.config).get("recorder")
+    if rec is None:
+        return None
+    attempt = max(int(getattr(item, "execution_count", 1) or 1), 1)
+    name = safe_name(item.nodeid.split("::", 1)[-1]) + (f"-a{attempt}" if attempt > 1 else "")
+    return os.path.join(rec.run_dir, safe_name(lab_of(item)), "captures", name)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     run = _run(item)
-    before, problem = None, ""
+    before, problem, rings = None, "", None
     if run is not None:
         try:
             before = evidence.counters(run)
         except Exception as exc:  # noqa: BLE001 - evidence only; the test runs regardless
             problem = f"counters before the call: {exc}"
+        folder = _capture_folder(item)
+        if folder and item.config.getoption("capture_rings", True):
+            try:
+                rings = Captures(run, folder)
+                rings.start()
+            except Exception as exc:  # noqa: BLE001
+                problem = f"{problem}; capture: {exc}".lstrip("; ")
     failed = False
     try:
         return (yield)
@@ -55,21 +80,30 @@ def pytest_runtest_call(item):
         raise
     finally:
         if run is not None:
-            _after(item, run, before, problem, failed)
+            _after(item, run, before, problem, failed, rings)
 
 
-def _after(item, run, before, problem: str, failed: bool) -> None:
+def _after(item, run, before, problem: str, failed: bool, rings) -> None:
+    if rings is not None:
+        rings.stop()
     try:
         item.stash[LAB_STATE] = evidence.state(run)
     except Exception as exc:  # noqa: BLE001
         item.stash[LAB_STATE] = {"problem": f"could not read the lab's state: {exc}"}
     if not failed:
+        if rings is not None:
+            rings.discard()
         return
     kept: dict = {}
+    if rings is not None:
+        rec = session_state(item.config).get("recorder")
+        kept["captures"] = rings.kept(rec.run_dir)
+        if rings.problem:
+            problem = f"{problem}; {rings.problem}".lstrip("; ")
     if before is not None:
         try:
             changes = evidence.diff(before, evidence.counters(run))
-            kept = {"counters": changes, "rows": [list(r) for r in evidence.rows(changes, ROWS)]}
+            kept.update(counters=changes, rows=[list(r) for r in evidence.rows(changes, ROWS)])
         except Exception as exc:  # noqa: BLE001
             problem = f"counters after the call: {exc}"
     if problem:

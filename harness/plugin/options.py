@@ -34,6 +34,8 @@ def pytest_addoption(parser):
     g.addoption("--modules", default=None, metavar="DIR",
                 help="with --kernel IMAGE: its modules, as `make modules_install "
                      "INSTALL_MOD_PATH=DIR` laid them out")
+    g.addoption("--no-capture-rings", dest="capture_rings", action="store_false", default=True,
+                help="no packet capture of the lab links (kept only for failed tests anyway)")
     g.addoption("--vm-timeout", type=float, default=1800.0,
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",
@@ -187,3 +189,11 @@ def pytest_sessionfinish(session, exitstatus):
         os.rmdir(run_dir)  # only when empty
     except OSError:
         pass
+
+
+def lab_of(item) -> str:
+    """The lab a test item belongs to: the folder under ``labs/`` (else its file's name)."""
+    parts = item.path.parts
+    if "labs" in parts and parts.index("labs") + 1 < len(parts) - 1:
+        return parts[parts.index("labs") + 1]
+    return item.path.stem

@@ -16,7 +16,7 @@ import pytest
 from ..core import faults
 from .evidence import evidence_of, lab_state_of
 from .health import SPLATS, lost_of, splats_of
-from .options import STATE
+from .options import STATE, lab_of  # noqa: F401 - lab_of: cells and kconfig import it here
 
 RECORDS = pytest.StashKey[list]()
 TOPOLOGY = pytest.StashKey[dict]()
@@ -88,13 +88,6 @@ def verdict_of(item) -> str:
     if verdict == "passed" and attempt_of(item) > 1:
         return "flaky"
     return verdict
-
-
-def lab_of(item) -> str:
-    parts = item.path.parts
-    if "labs" in parts and parts.index("labs") + 1 < len(parts) - 1:
-        return parts[parts.index("labs") + 1]
-    return item.path.stem
 
 
 def write_records(item) -> list[str]:

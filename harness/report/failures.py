@@ -2,8 +2,9 @@
 
 Per failed attempt (its first record): the test and kernel, the assertion (the record's
 reason), the counters that moved over its call (``evidence.rows``, largest first: only what
-changed), the kernel splats with their fingerprints, and what the lab looked like (the
-namespaces, links, qdiscs of ``state.lab``).  Markdown and HTML.
+changed), the packets captured on each link (a summary, and the pcap files to download), the
+kernel splats with their fingerprints, and what the lab looked like (the namespaces, links,
+qdiscs of ``state.lab``).  Markdown and HTML.
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ def _lab_rows(r: dict) -> list[list]:
     return rows
 
 
+def _capture_rows(r: dict) -> list[list]:
+    rows = []
+    for c in (r.get("evidence") or {}).get("captures", []):
+        sm = c.get("summary", {})
+        protos = ", ".join(f"{k} {v}" for k, v in list(sm.get("protocols", {}).items())[:4]) or "-"
+        rows.append([c["namespace"], c["link"], sm.get("packets", 0), protos,
+                     sm.get("ipv4_fragments", 0), c.get("tcpdump", {}).get("dropped by kernel", "-"),
+                     c.get("files", [])])
+    return rows
+
+
+CAPTURE_HEADERS = ["namespace", "link", "packets (ring)", "protocols", "IPv4 fragments",
+                   "dropped by tcpdump", "pcap files"]
+
+
 def _splats(r: dict) -> list[str]:
     return [f"{s['kind']} [{s.get('fingerprint', '?')}]: {s['first_line']}"
             for s in r.get("kernel_log", {}).get("splats", [])]
@@ -67,6 +83,11 @@ def markdown(records: list[dict]) -> str:
                       tabulate(rows, headers=["counter", "change"], tablefmt="github"), ""]
         elif (r.get("evidence") or {}).get("problem"):
             parts.append(f"Counters: {r['evidence']['problem']}")
+        rows = _capture_rows(r)
+        if rows:
+            parts += ["", "Packets captured on each link (the last few MB of each):", "",
+                      tabulate([row[:-1] + [", ".join(row[-1][:1]) + (" ..." if len(row[-1]) > 1 else "")]
+                                for row in rows], headers=CAPTURE_HEADERS, tablefmt="github"), ""]
         rows = _lab_rows(r)
         if rows:
             parts += ["", tabulate(rows, headers=["namespace", "link", "kind", "MTU", "offloads",
@@ -92,6 +113,15 @@ def html_section(records: list[dict]) -> str:
                          + tabulate(rows, headers=["counter", "change"], tablefmt="html"))
         elif (r.get("evidence") or {}).get("problem"):
             parts.append(f"<p>Counters: {html.escape(r['evidence']['problem'])}</p>")
+        rows = _capture_rows(r)
+        if rows:
+            body = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row[:-1]) + "<td>"
+                + " ".join(f"<a href='{html.escape(f)}' download>{html.escape(f.rsplit('/', 1)[-1])}</a>"
+                           for f in row[-1]) + "</td></tr>" for row in rows)
+            parts.append("<p>Packets captured on each link (the last few MB of each; the pcap "
+                         "files open in Wireshark and tcpdump):</p><table><tr>"
+                         + "".join(f"<th>{h}</th>" for h in CAPTURE_HEADERS) + f"</tr>{body}</table>")
         rows = _lab_rows(r)
         if rows:
             parts.append("<p>The lab at the end of the test:</p>" + tabulate(

@@ -56,6 +56,18 @@ def _snmp(counters, key):
     return sum(ns.get("snmp", {}).get(key, 0) for ns in counters["namespaces"].values())
 
 
+def _captured(captures, suffix, key="packets"):
+    return sum(c["summary"][key] for c in captures if c["link"].endswith(suffix))
+
+
+#: what the failed test's captures (evidence.captures) must show for these faults
+CAPTURED = {
+    # the packets in vb's ring, none in the ifb's
+    "ingress-no-redirect": lambda c: _captured(c, "-vb") > 1000 and _captured(c, "-ifb0") == 0,
+    # fragments on the underlay
+    "tunnel-mtu-not-lowered": lambda c: sum(x["summary"]["ipv4_fragments"] for x in c) > 0,
+}
+
 #: what the failed test's counter diff (evidence.counters) must show for these faults
 EXPLAINED = {
     # packets arrived on vb, and none went through the ifb
@@ -102,6 +114,13 @@ def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run)
         assert first["evidence"]["rows"] and "lab" in first["state"]
         if fault in EXPLAINED:
             assert EXPLAINED[fault](first["evidence"]["counters"]), first["evidence"]["rows"][:20]
+            captures = first["evidence"]["captures"]
+            assert CAPTURED[fault](captures), [(c["link"], c["summary"]) for c in captures]
+            for c in captures:  # the files are pcap as tcpdump reads them
+                for f in c["files"]:
+                    read = subprocess.run(["tcpdump", "-r", str(tmp_path / "fault" / f), "-c", "1"],
+                                          capture_output=True, text=True)
+                    assert read.returncode == 0, read.stderr
             # the report's failure view: the assertion, the counters that moved, the lab
             page = render(load_runs([str(tmp_path / "fault")]), "html")
             view = page[page.index("<h2>Failures</h2>"):]

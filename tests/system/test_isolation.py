@@ -33,7 +33,7 @@ def test_a_run_of_every_lab_leaves_the_root_namespace_as_it_was(four_labs):
 
 
 def test_a_passing_test_keeps_no_evidence_and_every_record_its_labs_state(four_labs):
-    """Counters around a call are kept only when it failed; each record of a lab that built
+    """Counters and captures around a call are kept only when it failed; each record of a lab that built
     namespaces keeps their state (MTU, offloads, TCP sysctls, qdisc statistics), and every
     record says what machine ran it (VM, container)."""
     from harness.results.records import load_records
@@ -42,6 +42,7 @@ def test_a_passing_test_keeps_no_evidence_and_every_record_its_labs_state(four_l
     assert records and not problems
     passed = [r for r in records if r["verdict"] == "passed"]
     assert passed and not any("evidence" in r for r in passed)
+    assert not list(four_labs.folder.rglob("*.pcap*")), "a passing test keeps no capture"
     for r in passed:
         assert set(r["host"]["virtualization"]) >= {"vm", "container"}
     shaped = next(r for r in passed if r["name"] == "htb 10mbit iperf3")
