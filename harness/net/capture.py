@@ -29,6 +29,7 @@ SNAPLEN = 192
 MEGABYTES = 1
 FILES = 4
 START_TIMEOUT = 10.0
+PR_SET_PDEATHSIG = 1
 
 _own_inodes: set[int] = set()
 
@@ -69,7 +70,15 @@ class Ring:
             ["tcpdump", "-i", self.link, "-n", "-p", "-s", str(SNAPLEN), "-C", str(MEGABYTES),
              "-W", str(FILES), "-Z", "root", "-w", self.base],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=lambda: netns.enter(self.namespace))
+            preexec_fn=self._child)
+
+    def _child(self) -> None:
+        """In the child, before exec: die with the harness (a run killed hard leaves no
+        tcpdump behind), then enter the namespace."""
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        netns.enter(self.namespace)
 
     def wait_listening(self, deadline: float) -> None:
         """Until tcpdump says it listens (its socket is bound): packets after this are in."""
@@ -152,6 +161,10 @@ class Captures:
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(self.folder))  # the lab's captures/, once empty
+        except OSError:
+            pass
 
     def kept(self, relative_to: str) -> list[dict]:
         """What each ring holds: its files (relative to ``relative_to``), tcpdump's counts,
