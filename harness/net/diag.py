@@ -20,7 +20,7 @@ from pyroute2.netlink.nlsocket import NetlinkSocket
 from ..core import netns
 from ..core.errors import HarnessError
 from ..kernel.probes import NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, sock_diag_error
-from .capture import own_socket_inodes
+from .rings import own_socket_inodes
 
 PACKET_SHOW_MEMINFO = 0x10
 INET_DIAG_INFO_EXT = 1 << (2 - 1)  # idiag_ext bit of INET_DIAG_INFO (2): tcp_info

@@ -1,7 +1,7 @@
 """The evidence of every test, read around its call: what the failure looked like.
 
 While a lab test's call runs, every link of the run's namespaces is captured into a bounded
-ring (:mod:`harness.net.capture`); the captures are kept beside the records when the call
+ring (:mod:`harness.net.rings`); the captures are kept beside the records when the call
 failed (``evidence.captures``: files, tcpdump's counts, a summary) and deleted when it passed.
 ``--no-capture-rings`` turns the captures off (the bench compares both).
 
@@ -25,7 +25,7 @@ import pytest
 import os
 
 from ..net import evidence
-from ..net.capture import Captures
+from ..net.rings import Captures
 from ..results.records import safe_name
 from .options import lab_of, session_state
 

@@ -7,14 +7,12 @@
 
 from __future__ import annotations
 
-import os
-import select
-import struct
 import subprocess
 import time
 
 from ..core.errors import HarnessError
 from ..core.tools import require_tool
+from ..net.pcap import packets, wait_listening
 
 
 class Capture:
@@ -26,15 +24,10 @@ class Capture:
 
     def __enter__(self):
         self.proc = self.ns.popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        err = b""
-        while b"listening on" not in err:  # tcpdump says so once its socket is bound
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.ns.run.stop(self.proc)
-                raise HarnessError(f"tcpdump on {self.device} did not start: {err.decode()[-200:]}")
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.5)
-            if ready:
-                err += os.read(self.proc.stderr.fileno(), 4096)
+        err = wait_listening(self.proc, time.monotonic() + 60)
+        if err:
+            self.ns.run.stop(self.proc)
+            raise HarnessError(f"tcpdump on {self.device} did not start: {err[-200:]}")
         return self
 
     def __exit__(self, *exc):
@@ -47,15 +40,4 @@ class Capture:
 
 def parse_pcap(data: bytes) -> list[int]:
     """Original packet lengths from a pcap stream."""
-    if len(data) < 24:
-        return []
-    magic = struct.unpack_from("<I", data)[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    lengths, off = [], 24
-    while off + 16 <= len(data):
-        _, _, incl, orig = struct.unpack_from(endian + "IIII", data, off)
-        off += 16 + incl
-        if off > len(data):
-            break
-        lengths.append(orig)
-    return lengths
+    return [orig for _, _, orig, _ in packets(data)]

@@ -3,7 +3,7 @@ fragments, outer ones and those inside VXLAN and GRE."""
 
 import struct
 
-from harness.net.capture import summary
+from harness.net.rings import summary
 
 
 def ipv4(proto: int, payload: bytes, flags_off: int = 0) -> bytes:

@@ -16,7 +16,6 @@ counting drops at the AF_PACKET sockets of a namespace leaves them out.
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import struct
@@ -24,6 +23,7 @@ import subprocess
 import time
 
 from ..core import netns
+from .pcap import packets, wait_listening
 
 SNAPLEN = 192
 MEGABYTES = 1
@@ -81,23 +81,12 @@ class Ring:
         netns.enter(self.namespace)
 
     def wait_listening(self, deadline: float) -> None:
-        """Until tcpdump says it listens (its socket is bound): packets after this are in."""
-        assert self.proc is not None and self.proc.stderr is not None
-        buf = b""
-        while b"listening on" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.error = (buf.decode(errors="replace").strip().splitlines() or
-                              ["tcpdump did not start"])[-1]
-                return
-            ready, _, _ = select.select([self.proc.stderr], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if not chunk:
-                    continue
-                buf += chunk
-        self.inodes = _socket_inodes(self.proc.pid)
-        _own_inodes.update(self.inodes)
+        """Until tcpdump says it listens: packets after this are in its ring."""
+        assert self.proc is not None
+        self.error = wait_listening(self.proc, deadline)
+        if not self.error:
+            self.inodes = _socket_inodes(self.proc.pid)
+            _own_inodes.update(self.inodes)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -197,18 +186,7 @@ def summary(files: list[str]) -> dict:
                 data = f.read()
         except OSError:
             continue
-        if len(data) < 24:
-            continue
-        magic = struct.unpack("<I", data[:4])[0]
-        endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-        nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-        linktype = struct.unpack(endian + "I", data[20:24])[0]
-        off = 24
-        while off + 16 <= len(data):
-            sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-            pkt = data[off + 16:off + 16 + incl]
-            off += 16 + incl
-            t = sec + frac / (1e9 if nano else 1e6)
+        for t, pkt, _, linktype in packets(data):
             first = t if first is None else min(first, t)
             last = t if last is None else max(last, t)
             total += 1
