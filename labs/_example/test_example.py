@@ -9,8 +9,7 @@ over the same window within 5 % of rate x 1448/1514.
 
 import pytest
 
-from harness.measure.shaping import SENDER_LIMITED, shaped_run
-from harness.net.tc import TBF
+from harness.lab import SENDER_LIMITED, TBF, shaped_run
 
 RATE = "20mbit"
 TOLERANCE = 0.05

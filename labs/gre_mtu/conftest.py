@@ -3,7 +3,7 @@ written to results/<run>/gre_mtu/table.md (harness.summary)."""
 
 import pytest
 
-from harness.results import summary
+from harness.lab import summary
 
 HEADERS = ["tunnel", "inner MTU", "offloads", "traffic", "throughput", "fragments/datagram",
            "datagram loss", "IP fragments created"]

@@ -8,13 +8,8 @@ a lower inner MTU (1400), or GSO, so that big packets are segmented instead of f
 
 import pytest
 
-from harness.core.units import format_rate
-from harness.measure.accounting import link_drops, share_lost
-from harness.measure.counters import delta, settled
-from harness.measure.judged import TWO_SIDED, binomial_sigma, judged
-from harness.net.impair import random_loss
-from harness.traffic.capture import Capture
-from harness.traffic.ping import largest_unfragmented
+from harness.lab import (TWO_SIDED, binomial_sigma, Capture, delta, format_rate, judged,
+                         largest_unfragmented, link_drops, random_loss, settled, share_lost)
 
 UNDERLAY_MTU = 1500
 LOSS_PERCENT = 10

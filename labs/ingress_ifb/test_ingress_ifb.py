@@ -12,17 +12,11 @@ import errno
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from harness.core.units import parse_rate
-from harness.measure.counters import counter_windows, settled
-from harness.measure.expect import error, expected_goodput
-from harness.measure.shaping import (SENDER_LIMITED, goodput_metrics, judge_shaping, shaped_run,
-                                     unreadable_goodput)
-from harness.net.diag import tcp_receiver
-from harness.net.tc import (HTB, TBF, add_class_under_ingress, classes, classify_dport,
-                            egress_redirect, htb_classes, ingress_redirect, mirred_stats,
-                            qdisc_drops)
-from harness.plugin.traffic import Capacity
-from harness.plugin.options import IN_GUEST, shaping_rates
+from harness.lab import (HTB, IN_GUEST, SENDER_LIMITED, TBF, add_class_under_ingress, Capacity,
+                         classes, classify_dport, counter_windows, egress_redirect, error,
+                         expected_goodput, goodput_metrics, htb_classes, ingress_redirect,
+                         judge_shaping, mirred_stats, parse_rate, qdisc_drops, settled, shaped_run,
+                         shaping_rates, tcp_receiver, unreadable_goodput)
 
 RATES = ["10mbit", "100mbit", "500mbit"]
 #: +-1 %: every judged figure is a steady-state counter or goodput over the window after the

@@ -17,14 +17,9 @@ import time
 
 import pytest
 
-from harness.net import frames, tap
-from harness.traffic.capture import Capture
-from harness.net.cgroups import NetCls
-from harness.measure.counters import counter_windows, delta, settled
-from harness.net.tc import (class_stats, classify_cgroup, classify_mark, filter_kinds, handle,
-                        htb_classes, skbedit_dport)
-from harness.net.topology import GRE_KEY
-from harness.traffic.ping import ping
+from harness.lab import (GRE_KEY, Capture, class_stats, classify_cgroup, classify_mark,
+                         counter_windows, delta, filter_kinds, frames, handle, htb_classes, NetCls,
+                         ping, settled, skbedit_dport, tap)
 
 GUEST_MAC = "02:00:00:00:00:02"
 IP_GRE = 47

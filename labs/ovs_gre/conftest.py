@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.results import summary
-from harness.net.ovs import OVS
-from harness.net.topology import Lab, Namespace
+from harness.lab import OVS, Lab, Namespace, summary
 
 HEADERS = ["datapath", "configuration", "VM MTU", "traffic", "carried", "throughput",
            "datagram loss", "underlay pkts/datagram", "IP fragments created", "dropped in hypervisor"]

@@ -17,14 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.core.units import format_rate
-from harness.measure.accounting import share_lost
-from harness.measure.counters import delta, settled
-from harness.net.diag import packet_socket_drops
-from harness.net.ovs import DATAPATHS
-from harness.net.topology import Endpoint, VethPair
-from harness.traffic.ping import ping
-from harness.traffic.tcp_probe import tcp_transfer
+from harness.lab import (DATAPATHS, delta, Endpoint, format_rate, packet_socket_drops, ping,
+                         settled, share_lost, tcp_transfer, VethPair)
 
 UNDERLAY_MTU = 1500
 GRE_PORT = "greport0"  # not "gre0": loading ip_gre creates a gre0 device in every namespace

@@ -1,4 +1,6 @@
-"""Ten nights with nothing changed stay green; a shaper 2 % fast on the eleventh does not.
+"""Ten nights with nothing changed stay green; a shaper 2 % fast on the eleventh does not; a
+shaper 10 % fast on the twelfth fails the test itself, and `kernel-lab history` over the last
+ten nights shows each figure's trend and the test's one failed night (flip rate 2/9).
 
 The shortened form of the proof in the closing note of issue "Verdicts, round two" (there: every
 lab on the host and a Debian kernel): `kernel-lab nightly --baseline quiet --save-baseline`
@@ -52,19 +54,35 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     assert any("counter_error" in line for line in k["regressions"]), k["regressions"]
     told = (tmp_path / "night-fast" / "nightly.md").read_text()
     assert "kernel-lab bisect --kernels running,running --labs _example --figure" in told
-    # kernel-lab history over the eleven nights: the last ten by default
+    # a night with a shaper 10 % fast fails the test itself (outside _example's 5 %), and the
+    # nights before it say it is new; the night after passes again
+    r = night(tmp_path, "night-broken", pytest_args=("-p", "harness.plugin.faults",
+                                                     "--inject-fault", "shaper-10pct-fast"))
+    assert r.returncode == 1 and verdict(tmp_path, "night-broken")["verdict"] == "FAIL"
+    told = (tmp_path / "night-broken" / "nightly.md").read_text()
+    assert "test_tbf_holds_its_rate: new: failed 1 of the last 10 nights, the last 1 in a row " \
+           "(passed until night-fast)" in told, told[-1500:]
+    r = night(tmp_path, "night-after")
+    assert r.returncode == 0, r.stdout[-2000:]
+    # kernel-lab history over the thirteen nights: the last ten by default
     r = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
                         "history"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     h = json.loads((tmp_path / "history" / "history.json").read_text())
-    assert [n["run"] for n in h["nights"]] == [f"night-{n:02d}" for n in range(1, NIGHTS)] + ["night-fast"]
-    # every test passed every night (the 2 % shaper is inside _example's own 5 %: only the
-    # baseline caught it), and the trend shows the night its figure jumped
-    assert [t for t in h["tests"] if t["failed"]] == [] and len(h["tests"]) == 2
-    assert all(t["flip_rate"] == 0 for t in h["tests"])
+    last_ten = [f"night-{n:02d}" for n in range(3, NIGHTS)] + ["night-fast", "night-broken",
+                                                               "night-after"]
+    assert [n["run"] for n in h["nights"]] == last_ten
+    # the loss test passed every night; the TBF test failed once and passed before and after
+    (red,) = [t for t in h["tests"] if t["failed"]]
+    assert red["test"].endswith("test_tbf_holds_its_rate")
+    assert [o for _, o in red["nights"]] == ["passed"] * 8 + ["failed", "passed"]
+    assert red["flips"] == 2 and red["flip_rate"] == round(2 / 9, 3)
+    assert red["label"] == "flaky: failed 1 of the last 10 nights (night-broken), flip rate 0.22"
+    # the trend shows the nights the figure jumped: 2 % (a regression only) and 10 % (failed)
     trend = next(t for t in h["trends"] if t["measurement"] == "_example::tbf 20mbit iperf3"
                  and t["metric"] == "counter_error")
-    quiet, fast = trend["points"][:-1], trend["points"][-1]
-    assert len(quiet) == NIGHTS - 1 and fast["run"] == "night-fast"
-    assert fast["value"] > max(p["value"] for p in quiet) + 0.01, trend["points"]
+    points = {p["run"]: p for p in trend["points"]}
+    quiet = [points[n]["value"] for n in last_ten if n.startswith("night-0") or n == "night-after"]
+    assert points["night-fast"]["value"] > max(quiet) + 0.01 and not points["night-fast"]["failed"]
+    assert points["night-broken"]["value"] > max(quiet) + 0.05 and points["night-broken"]["failed"]
     assert (tmp_path / "history" / "history.html").read_text().count("data:image/png") >= 1

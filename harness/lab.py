@@ -1,0 +1,71 @@
+"""Everything a lab imports from kernel-lab, in one place: ``from harness.lab import ...``.
+
+A lab under ``labs/`` imports from here and nowhere else in ``harness`` (the kernel
+selftests' Python library does the same with ``net/lib/py``'s ``__all__``);
+``tests/unit/test_lab_imports.py`` fails on a lab that reaches past it.  The fixtures (``run``,
+``kernel``, ``lab``, ``pair``, ``ifb``, ``nic``, ``iperf3``, ``netperf``, ``capacity``,
+``record``, ``mtu_table``...) and the markers (``requires``, ``uses``) come with the plugin;
+``labs/README.md`` lists them.
+
+What is here, by what it is for:
+
+- building: ``Lab``, ``Namespace``, ``Endpoint``, ``VethPair``, ``GRE_KEY``, ``OVS``,
+  ``DATAPATHS``, ``NetCls``, ``frames``, ``tap``, ``random_loss``;
+- tc: ``HTB``, ``TBF``, ``ingress_redirect``, ``egress_redirect``, ``add_class_under_ingress``,
+  ``classify_dport``, ``classify_mark``, ``classify_cgroup``, ``skbedit_dport``, ``classes``,
+  ``htb_classes``, ``class_stats``, ``filter_kinds``, ``mirred_stats``, ``qdisc_drops``,
+  ``handle``;
+- traffic: ``ping``, ``largest_unfragmented``, ``tcp_transfer``, ``Capture``, ``Capacity``;
+- counting: ``settled``, ``delta``, ``counter_windows``, ``tcp_receiver``,
+  ``packet_socket_drops``, ``link_drops``, ``share_lost``;
+- judging: ``shaped_run``, ``judge_shaping``, ``SENDER_LIMITED``, ``goodput_metrics``,
+  ``unreadable_goodput``, ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
+  ``binomial_sigma``;
+- units and options: ``parse_rate``, ``format_rate``, ``shaping_rates``, ``IN_GUEST``;
+- recording: ``summary`` (a lab's summary table, ``summary.table``).
+"""
+
+from .core.units import format_rate, parse_rate
+from .measure.accounting import link_drops, share_lost
+from .measure.counters import counter_windows, delta, settled
+from .measure.expect import error, expected_goodput
+from .measure.judged import TWO_SIDED, binomial_sigma, judged
+from .measure.shaping import (SENDER_LIMITED, goodput_metrics, judge_shaping, shaped_run,
+                              unreadable_goodput)
+from .net import frames, tap
+from .net.cgroups import NetCls
+from .net.diag import packet_socket_drops, tcp_receiver
+from .net.impair import random_loss
+from .net.ovs import DATAPATHS, OVS
+from .net.tc import (HTB, TBF, add_class_under_ingress, class_stats, classes, classify_cgroup,
+                     classify_dport, classify_mark, egress_redirect, filter_kinds, handle,
+                     htb_classes, ingress_redirect, mirred_stats, qdisc_drops, skbedit_dport)
+from .net.topology import GRE_KEY, Endpoint, Lab, Namespace, VethPair
+from .plugin.options import IN_GUEST, shaping_rates
+from .plugin.traffic import Capacity
+from .results import summary
+from .traffic.capture import Capture
+from .traffic.ping import largest_unfragmented, ping
+from .traffic.tcp_probe import tcp_transfer
+
+__all__ = [
+    # building
+    "Lab", "Namespace", "Endpoint", "VethPair", "GRE_KEY", "OVS", "DATAPATHS", "NetCls",
+    "frames", "tap", "random_loss",
+    # tc
+    "HTB", "TBF", "ingress_redirect", "egress_redirect", "add_class_under_ingress",
+    "classify_dport", "classify_mark", "classify_cgroup", "skbedit_dport", "classes",
+    "htb_classes", "class_stats", "filter_kinds", "mirred_stats", "qdisc_drops", "handle",
+    # traffic
+    "ping", "largest_unfragmented", "tcp_transfer", "Capture", "Capacity",
+    # counting
+    "settled", "delta", "counter_windows", "tcp_receiver", "packet_socket_drops", "link_drops",
+    "share_lost",
+    # judging
+    "shaped_run", "judge_shaping", "SENDER_LIMITED", "goodput_metrics", "unreadable_goodput",
+    "error", "expected_goodput", "judged", "TWO_SIDED", "binomial_sigma",
+    # units and options
+    "parse_rate", "format_rate", "shaping_rates", "IN_GUEST",
+    # recording
+    "summary",
+]
