@@ -6,7 +6,7 @@ PYTHON  ?= python3
 STAMP   := $(VENV)/.kernel-lab-installed
 PYTEST  := $(VENV)/bin/pytest
 
-.PHONY: setup system venv lab nightly source-kernel test check bench clean-results sweep
+.PHONY: setup system venv lab nightly source-kernel test check bench sweep
 
 setup: system venv
 

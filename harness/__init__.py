@@ -1,19 +1,19 @@
 """kernel-lab: network labs in namespaces on a real kernel, with real traffic.
 
-The modules follow the flow of a lab run:
+The sub-packages are layers, in the flow of a lab run (pyproject.toml's import contract keeps
+each one importing only from those below it):
 
-kernel      what the kernel under test can do (config, probes, modprobe)
-run         the run's identity, prefix, registry, and its LIFO undo stack
-sweeper     removes what dead runs left behind
-netns       run a function inside a namespace (a thread that called setns)
-topology    namespaces, veth pairs, ifb devices, addresses, MTU, offloads
-tc          qdiscs, classes, filters, actions (the ifb ingress recipe is one call)
-traffic     iperf3 (PyPI wrapper, child process) and netperf (subprocess)
-measure     kernel counter windows, expected goodput, error figures
-results     one self-describing JSON record per measurement
-report      tables (tabulate) from records
-plugin      the pytest plugin: fixtures, markers, options
-cli         the kernel-lab command
+core         errors, units, caches, namespaces (setns), processes, checkpoints
+kernel       what the kernel under test can do: config, features, probes, modprobe, its log
+run          the run's identity, prefix, registry and LIFO undo stack
+net          topology, tc, tunnels, OVS, the sweeper, counters and captures of the namespaces
+traffic      iperf3 (PyPI wrapper, child process), netperf (subprocess), ping, tcpdump
+measure      counter windows, expected goodput, shaping verdicts, statistics
+results      one self-describing JSON record per measurement, baselines, history
+report       tables, plots, decks, exports; vm: kernels from anywhere, booted with virtme-ng
+orchestrate  cells, nightly, merge, matrix, bisect
+plugin       the pytest plugin: fixtures, markers, options, health, evidence, recording
+cli          the kernel-lab command;  lab: the one module labs import from
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # as pyproject.toml says (tests/unit/test_layers.py checks)

@@ -9,8 +9,6 @@ import platform
 import struct
 
 from ..core.errors import HarnessError
-from ..kernel.config import BUILTIN, MISSING, MODULE, read_config
-from ..kernel.features import FEATURES
 
 
 def other_images(boot_dir: str = "/boot") -> list[str]:
@@ -39,13 +37,3 @@ def kernel_release(image: str) -> str:
     if not release:
         raise HarnessError(f"{image} has no version string")
     return release
-
-
-def image_capabilities(image: str) -> tuple[str, dict]:
-    """Capabilities of ``image`` read from its config file (``config-<release>`` beside it)."""
-    release = kernel_release(image)
-    cfg, source = read_config(release, boot_dir=os.path.dirname(os.path.abspath(image)))
-    if not cfg:
-        return release, {n: "unknown (no config-" + release + ")" for n in FEATURES}
-    states = {"y": BUILTIN, "m": MODULE}
-    return release, {n: states.get(cfg.get(f.config), MISSING) for n, f in FEATURES.items()}

@@ -72,3 +72,12 @@ def test_a_traffic_child_imports_no_netlink_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_version_is_the_one_pyproject_says():
+    import re
+
+    import harness
+
+    text = open(os.path.join(ROOT, "pyproject.toml")).read()
+    assert harness.__version__ == re.search(r'^version = "([^"]+)"', text, re.M).group(1)
