@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What the always-on evidence costs: ``pytest labs/ingress_ifb`` with the capture rings and
-without them (``--no-capture-rings``), alternated in one run, side by side: wall time per
+without them (``--capture-rings off``), alternated in one run, side by side: wall time per
 session, the unshaped veth rate (the figure a CPU-bound machine feels first), and the shaping
 figures (median and worst |error| of the judged counter and goodput).
 
@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = {"captures on": [], "captures off": ["--no-capture-rings"]}
+MODES = {"captures on": [], "captures off": ["--capture-rings", "off"]}
 
 
 def figures(run_dir: str) -> dict:

@@ -35,11 +35,8 @@ def pytest_addoption(parser):
                 help="with --kernel IMAGE: its modules, as `make modules_install "
                      "INSTALL_MOD_PATH=DIR` laid them out")
     g.addoption("--capture-rings", choices=["auto", "on", "off"], default="auto",
-                help="capture every lab link in a bounded ring, kept when a test fails: on, "
-                     "off, or auto (default): on, but off in kernel-lab's emulated guests, where "
-                     "tcpdump's CPU slows packet-heavy tests by up to 2x")
-    g.addoption("--no-capture-rings", dest="capture_rings", action="store_const", const="off",
-                help="the same as --capture-rings off")
+                help="capture lab links in bounded rings kept when a test fails (auto: on, but "
+                     "off in kernel-lab's emulated guests, where tcpdump slows the traffic)")
     g.addoption("--vm-timeout", type=float, default=1800.0,
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",
@@ -196,8 +193,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def lab_of(item) -> str:
-    """The lab a test item belongs to: the folder under ``labs/`` (else its file's name)."""
-    parts = item.path.parts
+    parts = item.path.parts  # the folder under labs/ (else the file's name)
     if "labs" in parts and parts.index("labs") + 1 < len(parts) - 1:
         return parts[parts.index("labs") + 1]
     return item.path.stem
