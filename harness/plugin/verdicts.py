@@ -23,7 +23,7 @@ from ..kernel.capabilities import KernelLacks
 from ..kernel.kmsg import KernelSplat
 from ..results import baseline, summary
 from ..results.records import INTERVALS_FILE, LACKS_FILE, load_records
-from .options import STATE
+from .options import IN_GUEST, STATE
 from .recording import attempt_of, note_phase, write_records
 
 _FLAKY: list[str] = []
@@ -69,7 +69,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not name or "recorder" not in st:
         return
     try:
-        changes = baseline.compare(load_records(st["recorder"].run_dir)[0],
+        changes = baseline.compare(load_records(st["recorder"].run_dir, validate=not IN_GUEST)[0],
                                    baseline.load(st["results_root"], name),
                                    allow_missing=session.config.getoption("baseline_allow_missing"))
     except HarnessError as exc:
@@ -88,7 +88,9 @@ def write_intervals(run_dir: str) -> None:
     """``--repeat N``: each measured figure as mean +- 95 % CI over its N records, beside them
     (``intervals.json``: {"lab::name": {metric: {n, mean, ci95_half_width, stdev}}}, signed
     as measured; baselines keep the judged form, e.g. |error|)."""
-    spans = baseline.intervals(load_records(run_dir)[0], transformed=False)
+    # a guest has no jsonschema (its records are checked by the host when it returns): read
+    # them unchecked there, or --repeat N in a guest ends its session with an import error
+    spans = baseline.intervals(load_records(run_dir, validate=not IN_GUEST)[0], transformed=False)
     if spans:
         with open(os.path.join(run_dir, INTERVALS_FILE), "w") as f:
             json.dump(spans, f, indent=1, sort_keys=True)
