@@ -19,7 +19,7 @@ What is here, by what it is for:
 - counting: ``settled``, ``delta``, ``counter_windows``, ``tcp_receiver``,
   ``packet_socket_drops``, ``link_drops``, ``share_lost``;
 - judging: ``shaped_run``, ``judge_shaping``, ``SENDER_LIMITED``, ``goodput_metrics``,
-  ``unreadable_goodput``, ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
+  ``unreadable_goodput``, ``carried_packets``, ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
   ``binomial_sigma``;
 - units and options: ``parse_rate``, ``format_rate``, ``shaping_rates``, ``IN_GUEST``;
 - recording: ``summary`` (a lab's summary table, ``summary.table``).
@@ -30,8 +30,8 @@ from .measure.accounting import link_drops, share_lost
 from .measure.counters import counter_windows, delta, settled
 from .measure.expect import error, expected_goodput
 from .measure.judged import TWO_SIDED, binomial_sigma, judged
-from .measure.shaping import (SENDER_LIMITED, goodput_metrics, judge_shaping, shaped_run,
-                              unreadable_goodput)
+from .measure.shaping import (SENDER_LIMITED, carried_packets, goodput_metrics, judge_shaping,
+                              shaped_run, unreadable_goodput)
 from .net import frames, tap
 from .net.cgroups import NetCls
 from .net.diag import packet_socket_drops, tcp_receiver
@@ -63,6 +63,7 @@ __all__ = [
     "share_lost",
     # judging
     "shaped_run", "judge_shaping", "SENDER_LIMITED", "goodput_metrics", "unreadable_goodput",
+    "carried_packets",
     "error", "expected_goodput", "judged", "TWO_SIDED", "binomial_sigma",
     # units and options
     "parse_rate", "format_rate", "shaping_rates", "IN_GUEST",

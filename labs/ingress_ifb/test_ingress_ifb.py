@@ -13,8 +13,9 @@ import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.lab import (HTB, IN_GUEST, SENDER_LIMITED, TBF, add_class_under_ingress, Capacity,
-                         classes, classify_dport, counter_windows, egress_redirect, error,
-                         expected_goodput, goodput_metrics, htb_classes, ingress_redirect,
+                         carried_packets, classes, classify_dport, counter_windows,
+                         egress_redirect, error, expected_goodput, goodput_metrics, htb_classes,
+                         ingress_redirect,
                          judge_shaping, mirred_stats, parse_rate, qdisc_drops, settled, shaped_run,
                          shaping_rates, tcp_receiver, unreadable_goodput)
 
@@ -191,7 +192,8 @@ def test_per_flow_shaping_on_the_ifb(capacity, pair, ifb, iperf3, record):
         expected = expected_goodput(bps, pair.mtu)
         received = windows[f"received {port}"]
         goodput_error = error(received.rate_bps, expected)
-        not_judged = unreadable_goodput(received, drops)
+        not_judged = unreadable_goodput(received, drops,
+                                        sum(carried_packets(windows[p]) for p in flows))
         errors = {"kernel counter": error(windows[port].rate_bps, bps)}
         errors |= {} if not_judged else {"goodput": goodput_error}
         verdicts[port] = judge_shaping(errors, throttled, TOLERANCE,

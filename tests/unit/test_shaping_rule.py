@@ -72,8 +72,8 @@ def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judg
     netperf (35 retransmits): the receiver's in-order count stood still for 0.8 s behind a
     segment the hub lost and was behind again when the window closed (goodput -20.4 %), while
     the shaper's counter read +0.56 % and the shaper dropped nothing.  The goodput is kept,
-    unjudged, with why; the counter is judged.  When the shaper dropped, the stall is its
-    doing: judged, it fails."""
+    unjudged, with why; the counter is judged.  When the shaper dropped 1 % of what it carried
+    or more, the stall is its doing: judged, it fails."""
     from harness.measure.shaping import ShapedRun
 
     class Traffic:
@@ -89,8 +89,14 @@ def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judg
     derived = run.derived(0.01, 0.02)
     assert derived["goodput_judged"] is False
     assert derived["metrics"]["goodput_bps"]["not_judged"] == run.goodput_not_judged
+    # a few tail drops at the shaper's queue limit are TCP probing it, not the shaper's rate
+    # (the next CI, same port pair: 5 drops of ~7600 packets, stalled, goodput -22.8 %)
+    tail = ShapedRun(Traffic(), run.window, run.received, rate, expected, throttled=792,
+                     shaper_drops=5)
+    assert "5 of ~76" in tail.goodput_not_judged and tail.verdict(0.01, 0.02).outcome == PASS
+    # a shaper that drops 1 % of what it carries or more has its stalled goodput judged: fails
     dropped = ShapedRun(Traffic(), run.window, run.received, rate, expected, throttled=637,
-                        shaper_drops=12)
+                        shaper_drops=200)
     assert not dropped.goodput_not_judged and dropped.verdict(0.01, 0.02).outcome == FAIL
     # a stall at the window's end alone: fit and edges agree (both low), the stillness tells
     end = [(t, min(v, 9983504)) for t, v in CI_SHAPER]
