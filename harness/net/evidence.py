@@ -29,7 +29,8 @@ import subprocess
 from pyroute2 import IPRoute
 
 from ..core import netns
-from .snapshot import _h, _parent
+from .snapshot import _h, _parent, run_namespaces
+from .snmp import parse_snmp
 
 SNMP_FILES = ("snmp", "netstat", "snmp6")
 TCP_SYSCTLS = ("net.ipv4.tcp_congestion_control", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
@@ -40,32 +41,6 @@ LINK_KEYS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "t
              "rx_over_errors", "rx_crc_errors", "rx_frame_errors", "rx_fifo_errors",
              "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
              "rx_nohandler")
-
-
-def _names(run, skip=("probe",)) -> list[str]:
-    return [n for n in run.namespaces if n[len(run.prefix):] not in skip and netns.exists(n)]
-
-
-def parse_snmp(text: str) -> dict[str, int]:
-    """``/proc/net/snmp`` and ``netstat`` (header line, value line per MIB) and ``snmp6``
-    (name value lines) as {"Tcp.RetransSegs": n, "Ip6InReceives": n, ...}."""
-    out: dict[str, int] = {}
-    lines = text.splitlines()
-    if lines and ":" not in lines[0].split()[0]:  # snmp6: one "name value" per line
-        for line in lines:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-                out[parts[0]] = int(parts[1])
-        return out
-    for head, values in zip(lines[::2], lines[1::2]):
-        names, nums = head.split(), values.split()
-        if not names or names[0] != nums[0]:
-            continue
-        mib = names[0].rstrip(":")
-        for n, v in zip(names[1:], nums[1:]):
-            if v.lstrip("-").isdigit():
-                out[f"{mib}.{n}"] = int(v)
-    return out
 
 
 def _snmp(name: str) -> dict[str, int]:
@@ -206,7 +181,7 @@ def softnet() -> dict[str, int]:
 def counters(run, with_ethtool: bool = True) -> dict:
     """Every counter of every namespace of ``run`` (see the module's docstring)."""
     spaces = {}
-    for name in _names(run):
+    for name in run_namespaces(run):
         with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
             names, links = _links(ipr)
             tc = _tc_stats(ipr, names)
@@ -260,7 +235,7 @@ def rows(changes: dict, limit: int | None = None) -> list[tuple[str, int]]:
 def state(run) -> dict:
     """Each namespace's links (MTU, offloads), TCP sysctls, and qdisc/class statistics."""
     spaces = {}
-    for name in _names(run):
+    for name in run_namespaces(run):
         with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
             names, links = _links(ipr)
             tc = _tc_stats(ipr, names)
@@ -287,16 +262,9 @@ def virtualization() -> dict:
         vm = _detect("vm")
         return {"vm": vm or "unknown hypervisor", "container": "none",
                 "source": "systemd-detect-virt --vm (kernel-lab's guest)"}
-    out = {}
-    for kind in ("vm", "container"):
-        try:
-            r = subprocess.run(["systemd-detect-virt", f"--{kind}"], capture_output=True,
-                               text=True, timeout=10)
-            out[kind] = r.stdout.strip() or "none"
-            out["source"] = "systemd-detect-virt"
-        except (OSError, subprocess.SubprocessError):
-            out = {}
-            break
+    vm, container = _detect("vm"), _detect("container")
+    out = {"vm": vm, "container": container, "source": "systemd-detect-virt"} \
+        if vm and container else {}
     if not out:
         try:
             with open("/proc/cpuinfo") as f:

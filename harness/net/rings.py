@@ -24,6 +24,7 @@ import time
 
 from ..core import netns
 from .pcap import packets, wait_listening
+from .snapshot import run_namespaces
 
 SNAPLEN = 192
 MEGABYTES = 1
@@ -123,10 +124,8 @@ class Captures:
             return
         from pyroute2 import IPRoute
 
-        for name in run.namespaces:
+        for name in run_namespaces(run, skip):
             short = name[len(run.prefix):]
-            if short in skip or not netns.exists(name):
-                continue
             with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:
                 links = [m.get_attr("IFLA_IFNAME") for m in ipr.get_links()]
             self.rings += [Ring(name, short, link, folder) for link in links if link != "lo"]

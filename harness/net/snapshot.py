@@ -157,10 +157,15 @@ def _ovs(prefix: str, name: str) -> dict | None:
     return {"bridges": bridges}
 
 
+def run_namespaces(run, skip=("probe",)) -> list[str]:
+    """The namespaces of ``run`` that exist now, but the scratch ones."""
+    return [n for n in run.namespaces if n[len(run.prefix):] not in skip and netns.exists(n)]
+
+
 def snapshot(run, skip=("probe",)) -> dict:
     """The kernel's view of every namespace of ``run`` (but the scratch ones)."""
     spaces = []
-    names = [n for n in run.namespaces if n[len(run.prefix):] not in skip and netns.exists(n)]
+    names = run_namespaces(run, skip)
     for name in names:
         short = name[len(run.prefix):]
         with IPRoute(use_socket=netns.netlink_socket(name)) as ipr:

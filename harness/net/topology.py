@@ -29,6 +29,7 @@ from ..core.checkpoint import checkpoint
 from ..core.defer import Defer
 from ..core.errors import HarnessError
 from ..core.units import check_address, check_mtu
+from .snmp import parse_snmp
 
 IFA_F_NODAD = 0x02
 GRE_KEY = 0x2000  # the key flag of IFLA_GRE_IFLAGS / IFLA_GRE_OFLAGS
@@ -78,14 +79,9 @@ class Namespace:
 
     def snmp(self) -> dict[str, int]:
         """IP/TCP/UDP counters from /proc/net/snmp and /proc/net/netstat, e.g. ``IpFragCreates``."""
-        out = {}
+        out: dict[str, int] = {}
         for fn in ("/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"):
-            lines = self.read(fn).splitlines()
-            for head, vals in zip(lines[::2], lines[1::2]):
-                proto, *names = head.split()
-                _, *values = vals.split()
-                for n, v in zip(names, values):
-                    out[proto.rstrip(":") + n] = int(v)
+            out.update(parse_snmp(self.read(fn), sep=""))
         return out
 
     def popen(self, argv: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
