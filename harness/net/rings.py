@@ -154,15 +154,15 @@ class Captures:
         except OSError:
             pass
 
-    def kept(self, relative_to: str) -> list[dict]:
+    def kept(self, relative_to: str, summarize: bool = True) -> list[dict]:
         """What each ring holds: its files (relative to ``relative_to``), tcpdump's counts,
-        and a summary of the packets."""
+        and (``summarize``) a summary of the packets."""
         out = []
         for ring in self.rings:
             files = ring.files()
             out.append({"namespace": ring.short, "link": ring.link,
                         "files": [os.path.relpath(f, relative_to) for f in files],
-                        "tcpdump": ring.stats, "summary": summary(files),
+                        "tcpdump": ring.stats, **({"summary": summary(files)} if summarize else {}),
                         **({"problem": ring.error} if ring.error else {})})
         return out
 

@@ -30,7 +30,7 @@ from ..core.errors import HarnessError
 from ..report.exports import write_exports
 from ..report.files import write_report
 from ..report.tables import load_runs
-from ..results import baseline
+from ..results import baseline, pending
 from ..vm.kernels import RUNNING
 from ..results.cellfiles import read_cells, read_plan
 from .bisect_line import command_for
@@ -64,6 +64,14 @@ def _measured_on(stored: dict) -> dict | None:
     return {"spec": rec.get("release") or "?"}
 
 
+def _settle(k: KernelResult) -> None:
+    """The evidence each cell kept until now: kept for what regressed, deleted otherwise; the
+    report, read from the folders afterwards, shows what was kept."""
+    regressed = {c.measurement: baseline.describe(c) for c in k.regressions}
+    for folder in k.folders:
+        pending.settle(folder, regressed)
+
+
 def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None:
     """Compare the kernel with its own baseline ``name`` (and keep this run as it, if asked).
     No baseline yet says so ("no baseline", never "no regression"); a baseline that cannot be
@@ -81,12 +89,14 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
     except HarnessError as exc:
         k.baseline_note = "baseline unreadable"
         k.errors.append(f"baseline: {exc}")
+        _settle(k)
         return
     else:
         k.regressions = baseline.regressions(changes)
         k.flaky_changes = [c for c in changes if c.flaky]
         k.baseline_note = (f"{len(k.regressions)} regression(s)" if k.regressions
                            else f"no regression ({len(changes)} figures)")
+    _settle(k)
     if save and k.verdict == "PASS":
         baseline.save(k.records, results, stored, source=",".join(k.folders), previous=previous,
                       under_test=k.kernel.as_record())
@@ -187,6 +197,8 @@ def nightly(kernels: list[str], lab_paths: list[str], results: str, baseline_nam
     run_id = run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-nightly"
     if shard_spec:
         parse_shard(shard_spec)
+    if baseline_name:  # a passed test keeps its evidence until it is known not to regress
+        extra = [*(extra or []), "--evidence-until-compare"]
     run_cells(kernels, lab_paths, results, run_id, vm_timeout, extra, jobs, shard_spec)
     run_dir = os.path.join(results, run_id)
     os.makedirs(run_dir, exist_ok=True)

@@ -34,8 +34,9 @@ DURATIONS = pytest.StashKey[dict]()
 #: kernel-lab options every cell's session gets as they were given: dest -> flag
 FORWARDED = {"rates": "--rates", "modprobe": "--modprobe", "nics": "--nics", "vm_net": "--vm-net",
              "nic": "--nic", "force_nic": "--force-nic", "repeat": "--repeat",
-             "retries": "--retries", "modules": "--modules", "inject_fault": "--inject-fault"}
-_DEFAULTS = {"repeat": 1, "retries": 0}
+             "retries": "--retries", "modules": "--modules", "inject_fault": "--inject-fault",
+             "capture_rings": "--capture-rings", "evidence_until_compare": "--evidence-until-compare"}
+_DEFAULTS = {"repeat": 1, "retries": 0, "capture_rings": "auto"}
 
 
 def pytest_addoption(parser):

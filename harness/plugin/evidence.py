@@ -15,6 +15,15 @@ it passed nothing is kept.  After every call, each record keeps the lab's state
 (``state.lab``: MTU and offloads per link, the namespaces' TCP sysctls, the qdiscs' and
 classes' statistics after the test).
 
+In a session compared with a baseline (``--baseline NAME``, or a cell of ``kernel-lab nightly
+--baseline NAME``, which passes ``--evidence-until-compare``) a passed call keeps the same
+evidence as a failed one, marked ``pending``: a test that passes can still regress, and that is
+known only after the comparison.  :func:`harness.results.pending.settle` then keeps the evidence
+of what regressed and deletes the rest.
+
+Every kept evidence has the topology at the end of the call (``evidence.topology``: the
+netlink snapshot the report draws).
+
 A reading that fails never changes a verdict: the record says why it is missing
 (``evidence.problem``).
 """
@@ -27,6 +36,8 @@ import os
 
 from ..net import evidence
 from ..net.rings import Captures
+from ..net.snapshot import snapshot
+from ..results.pending import PENDING
 from ..results.records import safe_name
 from .options import IN_GUEST, lab_of, session_state
 
@@ -54,6 +65,12 @@ def rings_on(config) -> bool:
     6.1 guest, gre_mtu's fragment-loss test took 78 s with rings, 33 s without)."""
     mode = config.getoption("capture_rings", "auto") or "auto"
     return mode == "on" or (mode == "auto" and not IN_GUEST)
+
+
+def until_compare(config) -> bool:
+    """Keep a passed call's evidence until the run meets its baseline."""
+    return bool(config.getoption("baseline", None)
+                or config.getoption("evidence_until_compare", False))
 
 
 def _capture_folder(item) -> str | None:
@@ -99,14 +116,16 @@ def _after(item, run, before, problem: str, failed: bool, rings) -> None:
         item.stash[LAB_STATE] = evidence.state(run)
     except Exception as exc:  # noqa: BLE001
         item.stash[LAB_STATE] = {"problem": f"could not read the lab's state: {exc}"}
-    if not failed:
+    pending = not failed and until_compare(item.config)
+    if not failed and not pending:
         if rings is not None:
             rings.discard()
         return
-    kept: dict = {}
+    kept: dict = {"pending": PENDING} if pending else {}
     if rings is not None:
         rec = session_state(item.config).get("recorder")
-        kept["captures"] = rings.kept(rec.run_dir)
+        # a pending ring is summarized only if it is kept (harness.results.pending)
+        kept["captures"] = rings.kept(rec.run_dir, summarize=not pending)
         if rings.problem:
             problem = f"{problem}; {rings.problem}".lstrip("; ")
     if before is not None:
@@ -115,6 +134,10 @@ def _after(item, run, before, problem: str, failed: bool, rings) -> None:
             kept.update(counters=changes, rows=[list(r) for r in evidence.rows(changes, ROWS)])
         except Exception as exc:  # noqa: BLE001
             problem = f"counters after the call: {exc}"
+    try:
+        kept["topology"] = snapshot(run)
+    except Exception as exc:  # noqa: BLE001
+        problem = f"{problem}; topology: {exc}".lstrip("; ")
     if problem:
         kept["problem"] = problem
     item.stash[EVIDENCE] = kept

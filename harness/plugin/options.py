@@ -1,5 +1,4 @@
 """Options and markers of kernel-lab, and the run's id and folders (decided once per session).
-
 ``--retries N`` drives pytest-rerunfailures (``--reruns``; a kernel splat is never retried) and
 ``--repeat N`` drives pytest-repeat (``--count``); both are ours so the spelling stays one.
 """
@@ -34,9 +33,10 @@ def pytest_addoption(parser):
     g.addoption("--modules", default=None, metavar="DIR",
                 help="with --kernel IMAGE: its modules, as `make modules_install "
                      "INSTALL_MOD_PATH=DIR` laid them out")
-    g.addoption("--capture-rings", choices=["auto", "on", "off"], default="auto",
-                help="capture lab links in bounded rings kept when a test fails (auto: on, but "
-                     "off in kernel-lab's emulated guests, where tcpdump slows the traffic)")
+    g.addoption("--capture-rings", choices=["auto", "on", "off"], default="auto", help="capture "
+                "lab links in bounded rings kept when a test fails (auto: off in our guests)")
+    g.addoption("--evidence-until-compare", action="store_true", help="keep a passed test's "
+                "evidence until a baseline comparison (implied by --baseline; nightly sets it)")
     g.addoption("--vm-timeout", type=float, default=1800.0,
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",

@@ -21,7 +21,7 @@ import pytest
 from ..core.errors import HarnessError
 from ..kernel.capabilities import KernelLacks
 from ..kernel.kmsg import KernelSplat
-from ..results import baseline, summary
+from ..results import baseline, pending, summary
 from ..results.records import INTERVALS_FILE, LACKS_FILE, load_records
 from .options import IN_GUEST, STATE
 from .recording import attempt_of, note_phase, write_records
@@ -75,8 +75,10 @@ def pytest_sessionfinish(session, exitstatus):
     except HarnessError as exc:
         st["baseline_text"] = f"kernel-lab: {exc}"
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        pending.settle(st["recorder"].run_dir, {})  # nothing compared: nothing regressed
         return
     bad = baseline.regressions(changes)
+    pending.settle(st["recorder"].run_dir, {c.measurement: baseline.describe(c) for c in bad})
     st["baseline_text"] = baseline.render(changes) + (
         f"\n{len(bad)} regression(s) against baseline {name}" if bad
         else f"\nno regression against baseline {name}")

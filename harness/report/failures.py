@@ -1,31 +1,63 @@
-"""The report's failure view: for each failed test, what a kernel developer looks at first.
+"""The report's failure view: for each failed or regressed test, what a kernel developer looks
+at first.
 
-Per failed attempt (its first record): the test and kernel, the assertion (the record's
-reason), the counters that moved over its call (``evidence.rows``, largest first: only what
-changed), the packets captured on each link (a summary, and the pcap files to download), the
-kernel splats with their fingerprints, and what the lab looked like (the namespaces, links,
-qdiscs of ``state.lab``).  Markdown and HTML.
+Per failed attempt (its first record), and per passed test whose figure regressed against the
+baseline (``evidence.regressed``, kept by harness.results.pending): the test and kernel, the
+assertion (the record's reason) or the regression, the counters that moved over its call
+(``evidence.rows``, largest first: only what changed), the packets captured on each link (a
+summary, and the pcap files to download), the kernel splats with their fingerprints, and the
+lab at the end of the call: its diagram (HTML, drawn from ``evidence.topology``) and its links
+and qdiscs (``state.lab``).  Markdown and HTML.
 """
 
 from __future__ import annotations
 
 import html
 
+import graphviz
 from tabulate import tabulate
+
+from . import topology
 
 ROWS = 20
 
 
 def failed_records(records: list[dict]) -> list[dict]:
-    """The first record of each failed attempt, in test order."""
+    """The first record of each failed attempt and of each regressed test, in test order."""
     seen, out = set(), []
     for r in sorted(records, key=lambda r: (r.get("test_id", ""), r.get("attempt", 1),
                                             r.get("measurement", 0))):
         key = (r.get("test_id"), r.get("attempt", 1), r.get("kernel", {}).get("release"))
-        if r.get("verdict") == "failed" and key not in seen:
+        if key not in seen and (r.get("verdict") == "failed" or _regressed(r)):
             seen.add(key)
             out.append(r)
     return out
+
+
+def _regressed(r: dict) -> str:
+    return (r.get("evidence") or {}).get("regressed") or ""
+
+
+def _what(r: dict) -> str:
+    return "REGRESSED" if r.get("verdict") != "failed" and _regressed(r) else "FAILED"
+
+
+def _why(r: dict) -> str:
+    return (_regressed(r) if _what(r) == "REGRESSED"
+            else r.get("reason") or "(no reason recorded)")
+
+
+def diagram_svg(r: dict) -> str:
+    """The lab at the end of the failing call as inline SVG ("" without a snapshot)."""
+    topo = (r.get("evidence") or {}).get("topology")
+    if not topo:
+        return ""
+    try:
+        svg = topology.diagram(topo).pipe(format="svg").decode()
+    except (graphviz.backend.ExecutableNotFound, graphviz.backend.CalledProcessError,
+            KeyError, TypeError) as exc:
+        return f"<p class=problem>topology not drawn: {html.escape(str(exc))}</p>"
+    return svg[svg.find("<svg"):]
 
 
 def _counter_rows(r: dict) -> list[list]:
@@ -73,8 +105,8 @@ def markdown(records: list[dict]) -> str:
     parts = []
     for r in failed_records(records):
         k = r.get("kernel", {})
-        parts += [f"#### FAILED {r['test_id']}{_attempt(r)} on {k.get('release')} ({k.get('where')})",
-                  "", f"    {r.get('reason') or '(no reason recorded)'}", ""]
+        parts += [f"#### {_what(r)} {r['test_id']}{_attempt(r)} on {k.get('release')} "
+                  f"({k.get('where')})", "", f"    {_why(r)}", ""]
         for line in _splats(r):
             parts.append(f"- kernel {line}")
         rows = _counter_rows(r)
@@ -99,12 +131,12 @@ def html_section(records: list[dict]) -> str:
     failed = failed_records(records)
     if not failed:
         return ""
-    parts = ["<section class=failures><h2>Failures</h2>"]
+    parts = ["<section class=failures><h2>Failures and regressions</h2>"]
     for r in failed:
         k = r.get("kernel", {})
-        parts.append(f"<h3>{html.escape(r['test_id'])}{html.escape(_attempt(r))} on "
+        parts.append(f"<h3>{_what(r)} {html.escape(r['test_id'])}{html.escape(_attempt(r))} on "
                      f"{html.escape(str(k.get('release')))} ({html.escape(str(k.get('where')))})</h3>"
-                     f"<pre class=problem>{html.escape(r.get('reason') or '(no reason recorded)')}</pre>")
+                     f"<pre class=problem>{html.escape(_why(r))}</pre>")
         for line in _splats(r):
             parts.append(f"<p class=problem>kernel {html.escape(line)}</p>")
         rows = _counter_rows(r)
@@ -122,9 +154,12 @@ def html_section(records: list[dict]) -> str:
             parts.append("<p>Packets captured on each link (the last few MB of each; the pcap "
                          "files open in Wireshark and tcpdump):</p><table><tr>"
                          + "".join(f"<th>{h}</th>" for h in CAPTURE_HEADERS) + f"</tr>{body}</table>")
+        svg = diagram_svg(r)
+        if svg:
+            parts.append(f"<p>The lab at the end of the call:</p><div class=topology>{svg}</div>")
         rows = _lab_rows(r)
         if rows:
-            parts.append("<p>The lab at the end of the test:</p>" + tabulate(
+            parts.append("<p>Its links and qdiscs at the end of the test:</p>" + tabulate(
                 rows, headers=["namespace", "link", "kind", "MTU", "offloads", "qdiscs"],
                 tablefmt="html"))
     parts.append("</section>")

@@ -82,7 +82,7 @@ def markdown(runs: list[Run], problems: list[str]) -> str:
             parts.append(f"Kernel splats: {t['splats']}\n")
     failed = failures.markdown([r for run in runs for r in run.records])
     if failed:
-        parts.append("### Failures\n\n" + failed)
+        parts.append("### Failures and regressions\n\n" + failed)
     return "\n".join(parts) + "".join(f"\nskipped file: {p}" for p in problems)
 
 

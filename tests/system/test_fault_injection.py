@@ -123,7 +123,8 @@ def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run)
                     assert read.returncode == 0, read.stderr
             # the report's failure view: the assertion, the counters that moved, the lab
             page = render(load_runs([str(tmp_path / "fault")]), "html")
-            view = page[page.index("<h2>Failures</h2>"):]
+            view = page[page.index("<h2>Failures and regressions</h2>"):]
+            assert "FAILED" in view and "<svg" in view  # the lab's diagram at the failure
             assert html.escape(first["reason"][:60]) in view
             assert html.escape(first["evidence"]["rows"][0][0]) in view and "<td>" in view
 

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from harness.results.records import load_records
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SELECTION = ["--", "-k", "tbf_holds or (loss_multiplies and vxlan)"]
 NIGHTS = 10
@@ -54,6 +56,24 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     assert any("counter_error" in line for line in k["regressions"]), k["regressions"]
     told = (tmp_path / "night-fast" / "nightly.md").read_text()
     assert "kernel-lab bisect --kernels running,running --labs _example --figure" in told
+    # the test passed and only regressed: its evidence was kept until the comparison, and kept
+    # then (captures, counters, topology); what did not regress kept nothing
+    assert not list((tmp_path / "night-09").rglob("*.pcap*"))
+    records, _ = load_records(str(tmp_path / "night-fast"))
+    kept = [r for r in records if r.get("evidence")]
+    assert [r["test_id"].rsplit("::", 1)[-1] for r in kept] == ["test_tbf_holds_its_rate"], kept
+    (ev,) = [r["evidence"] for r in kept]
+    assert "counter_error" in ev["regressed"] and "pending" not in ev and ev["rows"]
+    assert ev["topology"]["namespaces"] and ev["captures"]
+    session = tmp_path / "night-fast" / "_example" / kept[0]["kernel"]["release"]
+    pcaps = [session / f for c in ev["captures"] for f in c["files"]]
+    assert pcaps and sum(c["summary"]["packets"] for c in ev["captures"]) > 1000
+    assert sorted(tmp_path.rglob("*.pcap*")) == sorted(pcaps)
+    read = subprocess.run(["tcpdump", "-r", str(pcaps[0]), "-c", "1"], capture_output=True)
+    assert read.returncode == 0, read.stderr
+    page = (tmp_path / "night-fast" / "report.html").read_text()
+    view = page[page.index("<h2>Failures and regressions</h2>"):]
+    assert "REGRESSED" in view and "<svg" in view and ".pcap" in view
     # a night with a shaper 10 % fast fails the test itself (outside _example's 5 %), and the
     # nights before it say it is new; the night after passes again
     r = night(tmp_path, "night-broken", pytest_args=("-p", "harness.plugin.faults",
