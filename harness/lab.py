@@ -22,9 +22,14 @@ What is here, by what it is for:
   ``unreadable_goodput``, ``carried_packets``, ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
   ``binomial_sigma``;
 - units and options: ``parse_rate``, ``format_rate``, ``shaping_rates``, ``IN_GUEST``;
-- recording: ``summary`` (a lab's summary table, ``summary.table``).
+- recording: ``summary`` (a lab's summary table, ``summary.table``); ``figure`` and its units
+  (``RATE``, ``SHARE``, ``ERROR``, ``COUNT``, ``RATIO``, ``BYTES``, ``FLAG``, ``TEXT``) and
+  directions (``HIGHER``, ``LOWER``, ``TWO_SIDED``): every key a lab's records carry in
+  ``derived`` is declared once, by the measurement that makes it or at the top of the lab.
 """
 
+from .core.figures import (BYTES, COUNT, ERROR, FLAG, HIGHER, LOWER, RATE, RATIO, SHARE, TEXT,
+                           figure)
 from .core.units import format_rate, parse_rate
 from .measure.accounting import link_drops, share_lost
 from .measure.counters import counter_windows, delta, settled
@@ -68,5 +73,6 @@ __all__ = [
     # units and options
     "parse_rate", "format_rate", "shaping_rates", "IN_GUEST",
     # recording
-    "summary",
+    "summary", "figure", "RATE", "SHARE", "ERROR", "COUNT", "RATIO", "BYTES", "FLAG", "TEXT",
+    "HIGHER", "LOWER",
 ]

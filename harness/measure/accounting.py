@@ -9,6 +9,18 @@ was full, ``UdpRcvbufErrors``) are recorded beside it without being judged.
 
 from __future__ import annotations
 
+from ..core.figures import COUNT, LOWER, RATIO, SHARE, TWO_SIDED, figure
+
+#: the figures of a stretch: its own loss, and what the kernel put on the machine beside it
+TUNNEL_LOSS = figure("tunnel_loss", SHARE, "tunnel loss", better=LOWER, threshold=0.01,
+                     absolute=True, resolution=0.001)
+FRAGMENTS = figure("fragments_per_datagram", RATIO, "fragments per datagram", better=TWO_SIDED,
+                   threshold=0.10, absolute=True, resolution=0.10,
+                   doc="a whole number where nothing is lost: a move either way is wrong")
+REASSEMBLY_FAILURES = figure("reassembly_failures", COUNT, "reassembly failures")
+RCVBUF_ERRORS = figure("receiver_rcvbuf_errors", COUNT, "receiver buffer drops")
+UNDERLAY_DROPS = figure("underlay_drops", COUNT, "underlay drops")
+
 
 def share_lost(into: int, out: int, explained: int = 0) -> float:
     """The share of the ``into`` packets that did not come ``out`` of a stretch, less the

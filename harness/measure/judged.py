@@ -3,11 +3,11 @@
     derived["metrics"] = judged("goodput_bps", TWO_SIDED) | judged("tunnel_loss", TWO_SIDED,
                                                                   sigma=0.0042)
 
-``better``: which way is good (a shaped goodput and an injected loss are two-sided: both
-ways off their prediction are wrong); ``sigma``: the figure's own standard error where the
-measurement knows it (a count's binomial interval).  harness.results.baseline reads these
-from the records; its central list gives the rest (a metric's default direction and the
-threshold of a first night).
+``better``: which way is good tonight, where the measurement knows better than the figure's
+declaration (a shaped goodput and an injected loss are two-sided: both ways off their
+prediction are wrong); ``sigma``: the figure's own standard error where the measurement knows
+it (a count's binomial interval).  The recorder completes them with each compared figure's
+declaration (harness.core.figures), and harness.results.baseline reads them from the records.
 
 ``not_judged``: why the measurement did not judge this figure tonight (a receiver's goodput
 read through a loss recovery of this machine's own): it is kept in the record, and a baseline
@@ -15,7 +15,9 @@ neither compares nor saves it."""
 
 from __future__ import annotations
 
-HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
+from ..core.figures import HIGHER, LOWER, TWO_SIDED
+
+__all__ = ["HIGHER", "LOWER", "TWO_SIDED", "judged", "binomial_sigma"]
 
 
 def judged(key: str, better: str | None = None, sigma: float | None = None,

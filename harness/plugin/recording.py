@@ -14,6 +14,8 @@ import datetime as _dt
 import pytest
 
 from ..core import faults
+from ..core.errors import HarnessError
+from ..core.figures import check_derived
 from .evidence import evidence_of, lab_state_of
 from .health import SPLATS, lost_of, splats_of
 from .options import STATE, lab_of  # noqa: F401 - lab_of: cells and kconfig import it here
@@ -41,6 +43,9 @@ def record(request, run):
     entries = request.node.stash[RECORDS]
 
     def add(name="", params=None, samples=None, derived=None, tolerance=None, state=None):
+        problems = check_derived(derived or {})
+        if problems:  # a misspelled figure fails the test here, not a slide later
+            raise HarnessError(f"record {name!r}: " + "; ".join(problems))
         entries.append({"name": name, "params": params or {}, "samples": samples or {},
                         "derived": derived or {}, "tolerance": tolerance, "state": state or {}})
 

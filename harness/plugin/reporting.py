@@ -1,12 +1,33 @@
 """The end of a session on the terminal: flaky tests, teardown problems, the baseline
-comparison, the labs' summary tables and the run's results table."""
+comparison, the labs' summary tables and the run's results table.  At collection, each lab's
+``slides.toml`` is checked against the figures its code declared (a path naming no figure is
+an error before anything runs)."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
+from ..core.errors import HarnessError
+from ..report import presentation
 from ..report.render import render_run
 from ..results import summary
-from .options import IN_GUEST, STATE
+from .options import IN_GUEST, STATE, lab_of
 from .verdicts import flaky
+
+
+def pytest_collection_finish(session):
+    labs = {}
+    for item in session.items:
+        parts = item.path.parts
+        if "labs" in parts and not getattr(item, "is_kernel_lab_cell", False):
+            labs[lab_of(item)] = os.path.join(*parts[:parts.index("labs") + 1])
+    for lab, folder in sorted(labs.items()):
+        try:
+            presentation.load(lab, labs_dir=folder)
+        except HarnessError as exc:
+            raise pytest.UsageError(f"kernel-lab: {exc}") from None
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -18,7 +18,7 @@ EXTENSIONS = {"md": "report.md", "html": "report.html", "latex": "report.tex", "
 def topology_of(lab: str, runs: list[Run]) -> dict | None:
     """The netlink snapshot of the test the lab's presentation names (else the first one a
     record of the lab keeps)."""
-    pres = presentation.load(lab)
+    pres = presentation.load(lab, records=[r for run in runs for r in run.records])
     candidates = [r for run in runs for r in run.records if r["lab"] == lab
                   and r.get("state", {}).get("topology")]
     chosen = [r for r in candidates if pres.topology and

@@ -187,8 +187,8 @@ def make_plots(runs, out_dir: str) -> dict[str, str]:
     plots = {}
     labs = sorted({r["lab"] for run in runs for r in run.records})
     for lab in labs:
-        pres = load(lab)
         present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
+        pres = load(lab, records=[r for run in present for r in run.records])
         for n, spec in enumerate(pres.plots):
             fig = KINDS[spec["kind"]](spec, lab, present)
             if fig is None:

@@ -10,9 +10,9 @@ Each lab may declare, in ``labs/<lab>/slides.toml``, what a slide shows of it::
     topology = "test_ingress_shaping_is_accurate"   # whose netlink snapshot to draw
 
     [[column]]
-    header = "rate"
     value = "derived.configured_bps"         # a dotted path into the record
-    format = "rate"                          # text, rate, percent, share, float2, int, verdict
+    header = "rate"                          # default: what the figure's declaration calls it
+    format = "rate"                          # default: the figure's (text, rate, percent, ...)
 
     [[plot]]
     kind = "error_vs_rate"                   # error_vs_rate, bars, matrix (harness.report.plots)
@@ -20,6 +20,11 @@ Each lab may declare, in ``labs/<lab>/slides.toml``, what a slide shows of it::
 
 Everything else stays in the records and in the HTML report's detail view.  A lab without the
 file gets a plain table: measurement, verdict.
+
+Every ``derived.<key>`` path in the file must name a declared figure (harness.core.figures):
+checked when pytest collects the lab (its own figures are declared then) and when a report
+reads the file (beside the declarations its records carry).  A misspelled path is an error
+naming the nearest figure, never a column of blanks.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
+from ..core.errors import HarnessError
+from ..core.figures import check_path
 from ..core.paths import check_name
 from ..core.units import format_rate
 from ..measure.stats import summarize
@@ -64,17 +71,44 @@ class Presentation:
         return [c for c in self.columns if (c.key if c.key is not None else c.format == "text")]
 
 
-def load(lab: str, labs_dir: str = LABS_DIR) -> Presentation:
+def load(lab: str, labs_dir: str = LABS_DIR, records: list[dict] | None = None) -> Presentation:
+    """The lab's presentation; every figure it names checked against the declarations (the
+    registry's, and those ``records`` of the lab carry)."""
     path = os.path.join(labs_dir, check_name(lab, "lab"), "slides.toml")
     if not os.path.exists(path):
         return Presentation(lab, lab, columns=[Column("measurement", "name"),
                                                Column("verdict", "verdict", "verdict")])
     with open(path, "rb") as f:
         spec = tomllib.load(f)
-    return Presentation(lab, spec.get("title", lab), spec.get("finding", ""),
-                        [Column(**c) for c in spec.get("column", [])], spec.get("rows"),
-                        spec.get("sort", []), spec.get("compare"), spec.get("topology"),
-                        spec.get("plot", []), spec.get("rows_per_frame", 9))
+    carried: dict = {}
+    for r in records or []:
+        if r.get("lab") == lab and isinstance(r.get("derived", {}).get("metrics"), dict):
+            carried.update(r["derived"]["metrics"])
+    where = f"labs/{lab}/slides.toml"
+    for value in _strings(spec):
+        check_path(value, where, carried)
+    columns = []
+    for c in spec.get("column", []):
+        if "value" not in c:
+            raise HarnessError(f"{where}: a column without a value: {c}")
+        fig = check_path(c["value"], where, carried)
+        columns.append(Column(c.get("header") or (fig.label if fig else c["value"]), c["value"],
+                              c.get("format") or (fig.format if fig else "text"), c.get("key")))
+    return Presentation(lab, spec.get("title", lab), spec.get("finding", ""), columns,
+                        spec.get("rows"), spec.get("sort", []), spec.get("compare"),
+                        spec.get("topology"), spec.get("plot", []), spec.get("rows_per_frame", 9))
+
+
+def _strings(spec):
+    """Every string of the spec that is a record path into ``derived``."""
+    if isinstance(spec, dict):
+        for v in spec.values():
+            yield from _strings(v)
+    elif isinstance(spec, list):
+        for v in spec:
+            yield from _strings(v)
+    elif isinstance(spec, str) and spec.startswith("derived."):
+        yield spec
 
 
 def get(record: dict, path: str):

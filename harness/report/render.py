@@ -46,8 +46,8 @@ def lab_tables(runs: list[Run]) -> list[dict]:
     """Per lab: its presentation, and its slide table (one run) or cross-kernel table."""
     out = []
     for lab in labs_of(runs):
-        pres = presentation.load(lab)
         present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
+        pres = presentation.load(lab, records=[r for run in present for r in run.records])
         if len(present) == 1:
             headers, rows = presentation.table(pres, present[0].records, verdict_of)
             where = f"kernel {present[0].label}"

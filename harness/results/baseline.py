@@ -28,7 +28,12 @@ Each threshold follows the figure's own spread, strongest source first:
    the night's figure to the baseline's ``history`` (the last HISTORY nights); from 3 nights
    on, the baseline is their mean and the threshold their 99.9 % prediction interval
    (Student's t x s x sqrt(1 + 1/n));
-4. otherwise the metric's fixed threshold below (a first night).
+4. otherwise the figure's declared first-night threshold (harness.core.figures; a CPU-bound
+   rate gets CPU_BOUND_FIRST).
+
+Which figures are compared, and how, comes from their declarations (harness.core.figures),
+which every record carries (``derived.metrics``): there is no list of figures here, and a new
+lab's figure gets a baseline as soon as it is declared.
 
 A record's declaration may also set the direction: a shaped goodput is two-sided (3 % above
 the configured rate is a shaper that went fast, not an improvement), and so is a loss the lab
@@ -47,47 +52,61 @@ import json
 import os
 import re
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..core.units import format_rate
-from ..measure.judged import HIGHER, LOWER, TWO_SIDED
+from ..core.figures import ERROR, HIGHER, LOWER, RATE, RESERVED, SHARE, TWO_SIDED, declared
+from ..measure import accounting, shaping  # noqa: F401 - they declare their figures
+from ..traffic import result  # noqa: F401
 from ..measure.stats import Summary, separated, summarize, t999
 
 
 
 @dataclass(frozen=True)
 class Metric:
+    """How a figure is judged: its declaration (harness.core.figures) as the record carries it,
+    with tonight's direction where the measurement said one."""
     key: str
     better: str  # higher | lower | two-sided
     threshold: float  # relative (0.10 = 10 %) or, with absolute=True, in the metric's unit
     absolute: bool = False
     transform: str = ""  # "abs": judge |value|
+    resolution: float = 0.0  # the smallest threshold a history may set
+    unit: str = ""
+
+    @classmethod
+    def of(cls, key: str, decl: dict | None) -> "Metric | None":
+        """From a record's declaration of ``key`` (``derived.metrics``), completed by the
+        figure's declaration where the record predates them; None for a figure not compared."""
+        decl = decl if isinstance(decl, dict) else {}
+        if "unit" not in decl:  # written before records carried declarations
+            fig = declared(key)
+            decl = {**(fig.as_record() if fig else {}), **decl}
+        if decl.get("better") not in (HIGHER, LOWER, TWO_SIDED) or \
+                not isinstance(decl.get("threshold"), (int, float)):
+            return None
+        return cls(key, decl["better"], float(decl["threshold"]), bool(decl.get("absolute")),
+                   decl.get("transform", ""), float(decl.get("resolution") or 0.0),
+                   decl.get("unit", ""))
 
 
-METRICS = [
-    Metric("goodput_bps", HIGHER, 0.10),
-    # shaping errors are steady-state figures within +-0.1 % on a quiet host (issue #19): a
-    # move of 1 point is far outside their noise, and repeats' intervals must separate too
-    Metric("goodput_error", LOWER, 0.01, absolute=True, transform="abs"),
-    Metric("counter_error", LOWER, 0.01, absolute=True, transform="abs"),
-    Metric("datagram_loss", LOWER, 0.03, absolute=True),
-    Metric("tunnel_loss", LOWER, 0.01, absolute=True),
-    Metric("fragments_per_datagram", TWO_SIDED, 0.10, absolute=True),
-]
-BY_KEY = {m.key: m for m in METRICS}
-#: the smallest threshold a history may set, in the metric's unit (relative for goodput_bps):
-#: what a figure resolves from one night to the next, so that nights agreeing by chance (or
-#: exactly: a fragment count is 2 every night) do not make the next ordinary one a regression.
-#: Shaping errors: 0.5 points.  Three back-to-back nights of _example's TBF counter read
-#: +0.021 % each; the fourth, in a loaded CI run, +0.29 %: a 0.2-point floor called it a
-#: regression (CI, 2026-12-01).  Over the 38 passed _example records on that host the counter
-#: spans -0.04 to +0.32 % (0.36 points), ingress_ifb's 82 within -0.04 to +0.06 %; 0.5 points
-#: is 1.4x the widest, and a shaper 2 % off (faults shaper-2pct-fast/-slow) still moves 4x it.
-RESOLUTION = {"fragments_per_datagram": 0.10, "goodput_error": 0.005, "counter_error": 0.005,
-              "datagram_loss": 0.001, "tunnel_loss": 0.001, "goodput_bps": 0.005}
+def metrics_of(record: dict) -> dict[str, Metric]:
+    """The compared figures of a record, each as judged."""
+    derived = record.get("derived", {})
+    said = _declared(record)
+    out = {}
+    for key in derived:
+        if key in RESERVED:
+            continue
+        m = Metric.of(key, said.get(key))
+        if m is not None:
+            out[key] = m
+    return out
+
+
 #: the first nights' threshold of an unshaped (CPU-bound, higher-is-better) rate, before a
 #: history knows its spread: only gross breakage.  Such a rate measures the machine's CPU as
 #: much as the kernel: an emulated Debian 6.12 guest's unshaped flow through the ifb read
@@ -131,12 +150,12 @@ def samples(records: list[dict], transformed: bool = True) -> dict[str, dict[str
         if r.get("verdict") not in ("passed", "flaky"):
             continue
         unjudged = _unjudged(r)
-        for m in METRICS:
-            if m.key in unjudged:  # kept in the record, never a figure to compare or save
+        for key, m in metrics_of(r).items():
+            if key in unjudged:  # kept in the record, never a figure to compare or save
                 continue
             v = _value(m, r.get("derived", {}), transformed)
             if v is not None:
-                raw.setdefault(key_of(r), {}).setdefault(m.key, []).append(v)
+                raw.setdefault(key_of(r), {}).setdefault(key, []).append(v)
     return raw
 
 
@@ -147,19 +166,20 @@ def figures(records: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def declarations(records: list[dict]) -> dict[str, dict[str, dict]]:
-    """{"lab::name": {metric: {"better", "sigma"}}}: what the passed records declare (under
-    repeats the last one's direction, and their sigmas combined as the median's)."""
+    """{"lab::name": {metric: declaration}}: how the passed records judge each figure (the
+    figure's declaration with tonight's direction; under repeats the last one's, and their
+    sigmas combined as the median's).  A baseline keeps them: a figure is judged as it was
+    declared, wherever the lab's code is."""
     out: dict[str, dict[str, dict]] = {}
     sig: dict[tuple, list] = {}
     for r in records:
         if r.get("verdict") not in ("passed", "flaky"):
             continue
-        for key, decl in _declared(r).items():
-            if key not in BY_KEY or not isinstance(decl, dict):
-                continue
+        said = _declared(r)
+        for key, m in metrics_of(r).items():
             d = out.setdefault(key_of(r), {}).setdefault(key, {})
-            if decl.get("better") in (HIGHER, LOWER, TWO_SIDED):
-                d["better"] = decl["better"]
+            d.update({k: v for k, v in asdict(m).items() if k != "key"})
+            decl = said.get(key) if isinstance(said.get(key), dict) else {}
             if isinstance(decl.get("sigma"), (int, float)) and decl["sigma"] >= 0:
                 sig.setdefault((key_of(r), key), []).append(float(decl["sigma"]))
     for (meas, key), values in sig.items():  # n draws: the median's error is about s/sqrt(n)
@@ -284,8 +304,8 @@ class Change:
             width = t999(n - 1) * sd * (1 + 1 / n) ** 0.5
             if not m.absolute:
                 width /= abs(self.baseline or 1)
-            return max(width, RESOLUTION.get(m.key, 0.0)), f"99.9 % prediction from {n} nights"
-        if m.key == "goodput_bps" and m.better == HIGHER:
+            return max(width, m.resolution), f"99.9 % prediction from {n} nights"
+        if m.unit == RATE and m.better == HIGHER:
             return CPU_BOUND_FIRST, "fixed for a CPU-bound rate until 3 nights give its spread"
         return m.threshold, "fixed (no spread known yet)"
 
@@ -346,21 +366,18 @@ def compare(records: list[dict], baseline: dict, allow_missing: bool = False) ->
             continue
         for key, bval in base.items():
             nval = now[meas].get(key)
-            if key not in BY_KEY:
+            nd = now_decl.get(meas, {}).get(key, {})
+            bd = base_decl.get(meas, {}).get(key, {}) if isinstance(base_decl.get(meas), dict) else {}
+            metric = Metric.of(key, nd or bd)
+            if metric is None:  # a figure no declaration says to compare
                 continue
             if nval is None and (meas, key) in unjudged:
-                out.append(Change(meas, BY_KEY[key], bval, None, "not judged tonight", True))
+                out.append(Change(meas, metric, bval, None, "not judged tonight", True))
             elif nval is None:
-                out.append(Change(meas, BY_KEY[key], bval, None, "missing", allow_missing))
+                out.append(Change(meas, metric, bval, None, "missing", allow_missing))
             else:
                 biv = _interval(base_iv.get(meas, {}).get(key))
                 niv = _interval(now_iv.get(meas, {}).get(key))
-                nd = now_decl.get(meas, {}).get(key, {})
-                bd = base_decl.get(meas, {}).get(key, {}) if isinstance(base_decl.get(meas), dict) else {}
-                metric = BY_KEY[key]
-                better = nd.get("better") or bd.get("better")
-                if better:
-                    metric = replace(metric, better=better)
                 past = tuple(v for v in (history.get(meas, {}).get(key) or [])
                              if isinstance(v, (int, float))) if isinstance(history.get(meas), dict) else ()
                 if len(past) >= MIN_HISTORY and biv is None:
@@ -395,11 +412,16 @@ def _show(metric: Metric | None, v, iv: Summary | None = None) -> str:
     if v is None or metric is None:
         return "-"
     pm = iv is not None
-    if metric.key.endswith("_bps"):
+    if metric.unit == RATE:
         return format_rate(v) + (f" ± {format_rate(iv.half_width)}" if pm else "")
-    if metric.key == "fragments_per_datagram":
+    if not _in_points(metric):
         return f"{v:.2f}" + (f" ± {iv.half_width:.2f}" if pm else "")
     return f"{v * 100:.2f}" + (f" ± {iv.half_width * 100:.2f}" if pm else "") + " %"
+
+
+def _in_points(m: Metric) -> bool:
+    """An error or a share: shown in %, its change in points."""
+    return m.unit in (ERROR, SHARE)
 
 
 def _show_change(c: Change) -> str:
@@ -408,7 +430,7 @@ def _show_change(c: Change) -> str:
     m = c.metric
     if c.status != "measured" or m is None:
         return ""
-    if m.absolute and m.key != "fragments_per_datagram":
+    if m.absolute and _in_points(m):
         return f"{(c.now - c.baseline) * 100:+.2f} pts"
     if m.absolute:
         return f"{c.now - c.baseline:+.2f}"
@@ -420,8 +442,8 @@ def _threshold(c: Change) -> str:
     if m is None or c.status != "measured":
         return "-"
     value, how = c.threshold
-    unit = " pts" if m.absolute and m.key != "fragments_per_datagram" else " %" if not m.absolute else ""
-    scale = 1 if m.key == "fragments_per_datagram" else 100
+    unit = " pts" if m.absolute and _in_points(m) else " %" if not m.absolute else ""
+    scale = 100 if unit else 1
     return f"±{value * scale:.3g}{unit} ({how})"
 
 

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..measure.stats import summarize
-from .baseline import METRICS, _unjudged, _value, key_of
+from .baseline import _unjudged, _value, key_of, metrics_of
 from .records import load_records
 
 NIGHTLY = "nightly.json"
@@ -236,12 +236,12 @@ def measured(records: list[dict]) -> dict[tuple[str, str], tuple[list[float], bo
         if r.get("verdict") not in ("passed", "flaky", "failed"):
             continue
         unjudged = _unjudged(r)
-        for m in METRICS:
+        for key, m in metrics_of(r).items():
             v = _value(m, r.get("derived", {}), transformed=False)
-            if v is None or m.key in unjudged:
+            if v is None or key in unjudged:
                 continue
-            values, failed = out.get((key_of(r), m.key), ([], False))
-            out[(key_of(r), m.key)] = (values + [v], failed or r.get("verdict") == "failed")
+            values, failed = out.get((key_of(r), key), ([], False))
+            out[(key_of(r), key)] = (values + [v], failed or r.get("verdict") == "failed")
     return out
 
 

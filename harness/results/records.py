@@ -24,6 +24,8 @@ from importlib.metadata import PackageNotFoundError, version
 import pyroute2
 
 from ..core.errors import HarnessError
+from ..core.figures import check_derived, declarations_of
+from ..measure import accounting, shaping  # noqa: F401 - they declare their figures
 from ..traffic.iperf3 import Iperf3
 
 SCHEMA_VERSION = 2
@@ -146,6 +148,12 @@ class Recorder:
               started: str, ended: str, attempt: int = 1, reason: str = "",
               kernel_log: dict | None = None, faults: list[str] | None = None,
               evidence: dict | None = None) -> str:
+        derived = dict(measurement.get("derived", {}))
+        problems = check_derived(derived)
+        if problems:
+            raise HarnessError(f"record {lab}/{measurement.get('name')!r}: " + "; ".join(problems))
+        if declarations_of(derived):  # the record says how each of its figures is judged
+            derived["metrics"] = declarations_of(derived)
         rec = {
             "schema": SCHEMA_VERSION,
             "run_id": self.meta.get("run_id"),
@@ -161,7 +169,7 @@ class Recorder:
             "tools": self.meta.get("tools", {}),
             "state": measurement.get("state", {}),
             "samples": measurement.get("samples", {}),
-            "derived": measurement.get("derived", {}),
+            "derived": derived,
             "tolerance": measurement.get("tolerance"),
             "verdict": verdict,
             "reason": reason,

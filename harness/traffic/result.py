@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..core.figures import COUNT, HIGHER, LOWER, RATE, SHARE, figure
+
+#: a generator's figures.  An unshaped rate is higher-is-better (a shaped one is two-sided
+#: against its rate: harness.measure.shaping says so in the record); 0.5 % is the smallest
+#: move the nights' spread may call noise-free.
+GOODPUT = figure("goodput_bps", RATE, "goodput", better=HIGHER, threshold=0.10, resolution=0.005)
+RETRANSMITS = figure("retransmits", COUNT, "retransmits")
+DATAGRAM_LOSS = figure("datagram_loss", SHARE, "datagram loss", better=LOWER, threshold=0.03,
+                       absolute=True, resolution=0.001)
+
 
 @dataclass
 class TrafficResult:

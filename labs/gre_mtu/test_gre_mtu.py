@@ -8,8 +8,17 @@ a lower inner MTU (1400), or GSO, so that big packets are segmented instead of f
 
 import pytest
 
-from harness.lab import (TWO_SIDED, binomial_sigma, Capture, delta, format_rate, judged,
-                         largest_unfragmented, link_drops, random_loss, settled, share_lost)
+from harness.lab import (BYTES, SHARE, TWO_SIDED, binomial_sigma, Capture, delta, figure,
+                         format_rate, judged, largest_unfragmented, link_drops, random_loss,
+                         settled, share_lost)
+
+# this lab's own figures (goodput, loss and fragment counts are the generator's and the
+# path accounting's: harness.lab declares those)
+figure("overhead", BYTES, "tunnel overhead", doc="underlay MTU - largest DF packet through")
+figure("expected_overhead", BYTES, "expected overhead")
+figure("largest_packet", BYTES, "largest packet")
+figure("expected_loss", SHARE, "predicted loss", doc="1-(1-p)^k")
+figure("sigma", SHARE, "binomial sigma of the prediction")
 
 UNDERLAY_MTU = 1500
 LOSS_PERCENT = 10

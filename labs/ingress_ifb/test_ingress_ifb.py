@@ -17,7 +17,10 @@ from harness.lab import (HTB, IN_GUEST, SENDER_LIMITED, TBF, add_class_under_ing
                          egress_redirect, error, expected_goodput, goodput_metrics, htb_classes,
                          ingress_redirect,
                          judge_shaping, mirred_stats, parse_rate, qdisc_drops, settled, shaped_run,
-                         shaping_rates, tcp_receiver, unreadable_goodput)
+                         shaping_rates, tcp_receiver, unreadable_goodput, figure, FLAG, RATE)
+
+figure("baseline", FLAG, "unshaped baseline")
+figure("needed_bps", RATE, "capacity needed", doc="3x the lowest shaped rate (Capacity.FACTOR)")
 
 RATES = ["10mbit", "100mbit", "500mbit"]
 #: +-1 %: every judged figure is a steady-state counter or goodput over the window after the

@@ -19,7 +19,11 @@ import pytest
 
 from harness.lab import (GRE_KEY, Capture, class_stats, classify_cgroup, classify_mark,
                          counter_windows, delta, filter_kinds, frames, handle, htb_classes, NetCls,
-                         ping, settled, skbedit_dport, tap)
+                         ping, settled, skbedit_dport, tap, figure, ERROR, RATIO)
+
+figure("rate_error_1:{minor}", ERROR, "class rate error")
+figure("fragments_per_segment", RATIO, "fragments per segment")
+figure("segments_delivered", RATIO, "segments delivered per segment written")
 
 GUEST_MAC = "02:00:00:00:00:02"
 IP_GRE = 47

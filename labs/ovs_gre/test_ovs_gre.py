@@ -17,8 +17,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.lab import (DATAPATHS, delta, Endpoint, format_rate, packet_socket_drops, ping,
-                         settled, share_lost, tcp_transfer, VethPair)
+from harness.lab import (COUNT, DATAPATHS, delta, Endpoint, figure, FLAG, format_rate,
+                         packet_socket_drops, ping, RATIO, settled, share_lost, tcp_transfer,
+                         VethPair)
+
+figure("carries", FLAG, "carries ping and TCP")
+figure("machine_drops", COUNT, "machine drops", doc="drops the kernel puts on the machine")
+figure("underlay_per_datagram", RATIO, "underlay packets per datagram")
+figure("lost_beyond_tunnel", COUNT, "lost beyond the tunnel")
 
 UNDERLAY_MTU = 1500
 GRE_PORT = "greport0"  # not "gre0": loading ip_gre creates a gre0 device in every namespace

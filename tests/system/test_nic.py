@@ -180,7 +180,7 @@ LAB_USING_THE_PAIR = textwrap.dedent("""
         ok = ping(pair.a.ns, pair.b.ip4, count=3, timeout=2)
         checkpoint("pair-borrowed")
         record("ping over the pair", state={"a": pair.a.link.name, "b": pair.b.link.name},
-               derived={"ping": ok})
+               samples={"ping": ok})
         assert ok and pair.nics and pair.a.link.mtu == 1500
 """)
 

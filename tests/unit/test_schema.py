@@ -26,8 +26,11 @@ def test_a_good_record_is_written_and_read_back(tmp_path):
 
 
 def test_the_writer_refuses_a_record_that_breaks_the_schema(tmp_path):
-    with pytest.raises(HarnessError, match="breaks the record schema: derived/goodput_bps"):
+    with pytest.raises(HarnessError, match="derived.goodput_bps = 'fast' does not fit its unit bit/s"):
         write(tmp_path, derived={"goodput_bps": "fast"})
+    with pytest.raises(HarnessError, match=r"derived.goodput_bsp is not a declared figure "
+                                           r"\(did you mean goodput_bps\?\)"):
+        write(tmp_path, derived={"goodput_bsp": 9.6e6})
     with pytest.raises(HarnessError, match="breaks the record schema"):
         Recorder(str(tmp_path), dict(META)).write("demo", "t", 0, {"name": "x"}, "maybe", "", "")
 
