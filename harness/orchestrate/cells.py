@@ -137,9 +137,13 @@ def repeated(nodeids: list[str], n: int) -> list[str]:
 
 
 def cell_argv(kernel: KernelUnderTest, lab: str, tests: list[str], results_root: str,
-              run_id: str, vm_timeout: float, forwarded: list[str]) -> list[str]:
+              run_id: str, vm_timeout: float, forwarded: list[str],
+              rootdir: str | None = None) -> list[str]:
+    """The cell's session; ``rootdir``: the one its node ids are relative to (said outright:
+    pytest may take ``--results``' folder for a path when it looks for one)."""
     tests = repeated(tests, _repeat_of(forwarded))
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests,
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            *(["--rootdir", rootdir] if rootdir else []), *tests,
             "--results", results_root, *forwarded]
     if kernel.kind == RUNNING:
         return argv + ["--run-id", f"{run_id}/{lab}/{kernel.release}"]
@@ -174,7 +178,7 @@ def run_cell(spec: CellSpec, tests: list[str], results_root: str, run_id: str,
         with open(log_tmp, "w") as log:
             proc = subprocess.Popen(
                 cell_argv(kernel, spec.lab, tests, results_root, run_id, vm_timeout,
-                          forwarded or []), stdout=log, stderr=subprocess.STDOUT, env=env,
+                          forwarded or [], rootdir=cwd), stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=cwd)
             try:
                 result["rc"] = proc.wait()

@@ -32,6 +32,8 @@ from ..report.files import write_report
 from ..report.tables import load_runs
 from ..results import baseline, pending
 from ..vm.kernels import RUNNING
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ..results.cellfiles import read_cells, read_plan
 from .bisect_line import command_for
 from .cells import KernelResult, by_kernel, cells_of, parse_shard, shard, summary_table
@@ -43,8 +45,13 @@ EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
 def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: str,
               vm_timeout: float, extra: list[str] | None = None, jobs: int = 1,
               shard_spec: str | None = None) -> int:
-    """The cells through pytest (and pytest-xdist for ``jobs`` > 1); pytest's exit code."""
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cells",
+    """The cells through pytest (and pytest-xdist for ``jobs`` > 1); pytest's exit code.
+    The rootdir is kernel-lab's own folder, said outright: pytest takes an option's value that
+    names an existing folder (``--results /elsewhere/results``) as a path when it looks for its
+    rootdir, and a results folder inside another checkout gave the cells node ids relative to
+    the lab's folder ("file or directory not found: test_example.py::...")."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", ROOT,
+            "--cells",
             "--kernel", ",".join(kernels), "--results", results, "--run-id", run_id,
             "--vm-timeout", str(vm_timeout), *lab_paths, *(extra or [])]
     if jobs > 1:

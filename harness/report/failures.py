@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import html
 
-import graphviz
 from tabulate import tabulate
-
-from . import topology
 
 ROWS = 20
 
@@ -52,6 +49,11 @@ def diagram_svg(r: dict) -> str:
     topo = (r.get("evidence") or {}).get("topology")
     if not topo:
         return ""
+    # graphviz only here: a guest's session prints the Markdown view and has no graphviz
+    import graphviz
+
+    from . import topology
+
     try:
         svg = topology.diagram(topo).pipe(format="svg").decode()
     except (graphviz.backend.ExecutableNotFound, graphviz.backend.CalledProcessError,
