@@ -11,15 +11,15 @@ What is here, by what it is for:
 
 - building: ``Lab``, ``Namespace``, ``Endpoint``, ``VethPair``, ``GRE_KEY``, ``OVS``,
   ``DATAPATHS``, ``NetCls``, ``frames``, ``tap``, ``random_loss``;
-- tc: ``HTB``, ``TBF``, ``ingress_redirect``, ``egress_redirect``, ``add_class_under_ingress``,
+- tc: ``HTB``, ``TBF``, ``add_ingress``, ``ingress_redirect``, ``egress_redirect``, ``add_class_under_ingress``,
   ``classify_dport``, ``classify_mark``, ``classify_cgroup``, ``skbedit_dport``, ``classes``,
   ``htb_classes``, ``class_stats``, ``filter_kinds``, ``mirred_stats``, ``qdisc_drops``,
   ``handle``;
 - traffic: ``ping``, ``largest_unfragmented``, ``tcp_transfer``, ``Capture``, ``Capacity``;
 - counting: ``settled``, ``delta``, ``counter_windows``, ``tcp_receiver``,
   ``packet_socket_drops``, ``link_drops``, ``share_lost``;
-- judging: ``shaped_run``, ``judge_shaping``, ``SENDER_LIMITED``, ``goodput_metrics``,
-  ``unreadable_goodput``, ``carried_packets``, ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
+- judging: ``shaped_run``, ``shaped_flows`` (several at once), ``judge`` (a shaping verdict
+  as the test's outcome), ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
   ``binomial_sigma``;
 - units and options: ``parse_rate``, ``format_rate``, ``shaping_rates``, ``IN_GUEST``;
 - recording: ``summary`` (a lab's summary table, ``summary.table``); ``figure`` and its units
@@ -35,17 +35,17 @@ from .measure.accounting import link_drops, share_lost
 from .measure.counters import counter_windows, delta, settled
 from .measure.expect import error, expected_goodput
 from .measure.judged import TWO_SIDED, binomial_sigma, judged
-from .measure.shaping import (SENDER_LIMITED, carried_packets, goodput_metrics, judge_shaping,
-                              shaped_run, unreadable_goodput)
+from .measure.shaping import shaped_flows, shaped_run
 from .net import frames, tap
 from .net.cgroups import NetCls
 from .net.diag import packet_socket_drops, tcp_receiver
 from .net.impair import random_loss
 from .net.ovs import DATAPATHS, OVS
-from .net.tc import (HTB, TBF, add_class_under_ingress, class_stats, classes, classify_cgroup,
+from .net.tc import (HTB, TBF, add_class_under_ingress, add_ingress, class_stats, classes, classify_cgroup,
                      classify_dport, classify_mark, egress_redirect, filter_kinds, handle,
                      htb_classes, ingress_redirect, mirred_stats, qdisc_drops, skbedit_dport)
 from .net.topology import GRE_KEY, Endpoint, Lab, Namespace, VethPair
+from .plugin.judge import judge
 from .plugin.options import IN_GUEST, shaping_rates
 from .plugin.traffic import Capacity
 from .results import summary
@@ -58,7 +58,7 @@ __all__ = [
     "Lab", "Namespace", "Endpoint", "VethPair", "GRE_KEY", "OVS", "DATAPATHS", "NetCls",
     "frames", "tap", "random_loss",
     # tc
-    "HTB", "TBF", "ingress_redirect", "egress_redirect", "add_class_under_ingress",
+    "HTB", "TBF", "add_ingress", "ingress_redirect", "egress_redirect", "add_class_under_ingress",
     "classify_dport", "classify_mark", "classify_cgroup", "skbedit_dport", "classes",
     "htb_classes", "class_stats", "filter_kinds", "mirred_stats", "qdisc_drops", "handle",
     # traffic
@@ -67,9 +67,8 @@ __all__ = [
     "settled", "delta", "counter_windows", "tcp_receiver", "packet_socket_drops", "link_drops",
     "share_lost",
     # judging
-    "shaped_run", "judge_shaping", "SENDER_LIMITED", "goodput_metrics", "unreadable_goodput",
-    "carried_packets",
-    "error", "expected_goodput", "judged", "TWO_SIDED", "binomial_sigma",
+    "shaped_run", "shaped_flows", "judge", "error", "expected_goodput", "judged", "TWO_SIDED",
+    "binomial_sigma",
     # units and options
     "parse_rate", "format_rate", "shaping_rates", "IN_GUEST",
     # recording

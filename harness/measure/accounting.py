@@ -20,6 +20,8 @@ FRAGMENTS = figure("fragments_per_datagram", RATIO, "fragments per datagram", be
 REASSEMBLY_FAILURES = figure("reassembly_failures", COUNT, "reassembly failures")
 RCVBUF_ERRORS = figure("receiver_rcvbuf_errors", COUNT, "receiver buffer drops")
 UNDERLAY_DROPS = figure("underlay_drops", COUNT, "underlay drops")
+MACHINE_DROPS = figure("machine_drops", COUNT, "machine drops",
+                       doc="drops the kernel's counters put on the machine, not the stretch")
 
 
 def share_lost(into: int, out: int, explained: int = 0) -> float:

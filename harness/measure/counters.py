@@ -118,8 +118,10 @@ class CounterWindow:
 
 
 def delta(before: dict, after: dict) -> dict:
-    """How much each counter of ``before`` moved by ``after``."""
-    return {k: after[k] - before[k] for k in before}
+    """How much each counter of ``before`` moved by ``after`` (what is not a number, e.g. a
+    list of targets, is left out)."""
+    return {k: after[k] - before[k] for k in before
+            if isinstance(before[k], (int, float)) and not isinstance(before[k], bool)}
 
 
 def wait_for_traffic(counters: dict, min_bytes: int = 30_000, timeout: float = 60.0) -> float:

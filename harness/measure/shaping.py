@@ -144,10 +144,12 @@ class ShapedRun:
     expected_goodput_bps: float
     throttled: int = 0  # shaper overlimits during the window
     shaper_drops: int = 0  # packets the shaper's qdiscs dropped, over the whole run
+    carried: float | None = None  # packets the shaper carried, where its qdiscs serve others too
 
     @property
     def goodput_not_judged(self) -> str | None:
-        return unreadable_goodput(self.received, self.shaper_drops, carried_packets(self.window))
+        carried = carried_packets(self.window) if self.carried is None else self.carried
+        return unreadable_goodput(self.received, self.shaper_drops, carried)
 
     @property
     def goodput_bps(self) -> float:
@@ -174,6 +176,18 @@ class ShapedRun:
             errors["goodput"] = self.goodput_error
         return judge_shaping(errors, self.throttled, tolerance,
                              {"goodput": goodput_tolerance} if goodput_tolerance else None)
+
+    def samples(self) -> dict:
+        return {"window": self.window.as_record(), "received": self.received.as_record(),
+                "traffic": self.traffic.as_record()}
+
+    def recorded(self, record, name: str, params: dict, tolerance: float,
+                 goodput_tolerance: float | None = None) -> ShapingVerdict:
+        """Record the run as one measurement (samples, figures, bound), then give its verdict:
+        a lab records before it judges."""
+        record(name, params=params, samples=self.samples(),
+               derived=self.derived(tolerance, goodput_tolerance), tolerance=tolerance)
+        return self.verdict(tolerance, goodput_tolerance)
 
     def derived(self, tolerance: float, goodput_tolerance: float | None = None) -> dict:
         v = self.verdict(tolerance, goodput_tolerance)
@@ -237,3 +251,35 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
     return ShapedRun(result, wins["bytes"], wins["received"], shaper.rate,
                      expected_goodput(shaper.rate, mtu),
                      thr.end_bytes - thr.start_bytes, shaper.dropped())
+
+
+def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14,
+                 warmup: float = 2.0, window: float = 3.0, **traffic_kwargs) -> dict:
+    """Several flows at once, one per destination port (``shapers``: {port: the shaper, e.g.
+    the HTB class its packets are classified into}), counted over one window:
+    {port: ShapedRun}.  All servers listen before any client starts; the flows last
+    ``seconds`` so that the window (after all started) falls inside each of them, however far
+    apart they start (Python start-up under emulation: seconds).  The shapers share a root
+    qdisc: its overlimits and drops, and the packets all of them carried, judge each flow."""
+    servers = {port: generator.serve(dst, port) for port in shapers}
+    started = {port: generator.start(src, dst, seconds=seconds, port=port, server=servers[port],
+                                     **traffic_kwargs) for port in shapers}
+    first = next(iter(shapers.values()))
+    try:
+        counters = {port: s.counter for port, s in shapers.items()} | {"throttled": first.throttled}
+        with tcp_receiver(dst.ns.name) as received:
+            for port in shapers:
+                counters[f"received {port}"] = lambda p=port: received(p)
+            wins = counter_windows(counters, warmup=warmup, window=window, wait_on=list(shapers),
+                                   in_order={f"received {port}" for port in shapers},
+                                   running={f"port {p}": f.running for p, f in started.items()})
+        results = {port: flow.wait() for port, flow in started.items()}
+    finally:
+        for flow in started.values():
+            flow.stop()
+    thr = wins["throttled"]
+    drops = first.dropped()
+    carried = sum(carried_packets(wins[port]) for port in shapers)
+    return {port: ShapedRun(results[port], wins[port], wins[f"received {port}"], s.rate,
+                            expected_goodput(s.rate, mtu), thr.end_bytes - thr.start_bytes,
+                            drops, carried) for port, s in shapers.items()}

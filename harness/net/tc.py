@@ -42,10 +42,15 @@ def fmt_handle(h: int) -> str:
     return f"{h >> 16:x}:{h & 0xFFFF:x}"
 
 
+def add_ingress(dev: Link) -> None:
+    """``tc qdisc add dev DEV handle ffff: ingress``."""
+    dev.ns.nl.tc("add", "ingress", dev.index, INGRESS)
+
+
 def ingress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
     """Redirect everything arriving on ``dev`` to the egress of ifb ``to``."""
     nl = dev.ns.nl
-    nl.tc("add", "ingress", dev.index, INGRESS)
+    add_ingress(dev)
     action = {"action": [{"kind": "mirred", "direction": "egress", "action": "redirect",
                           "ifindex": to.index}]}
     if faults.active("ingress-no-redirect"):
@@ -273,8 +278,10 @@ def qdisc_drops(dev: Link) -> int:
     return sum(_stats(m)["drops"] for m in dev.ns.nl.get_qdiscs(index=dev.index))
 
 
-def mirred_stats(dev: Link, parent: int = INGRESS) -> dict:
-    """Packets and bytes counted by the mirred actions of ``dev``'s filters under ``parent``."""
+def mirred_stats(dev: Link, hook: str = "ingress") -> dict:
+    """Packets and bytes counted by the mirred actions of ``dev``'s filters on its ``ingress``
+    qdisc, or on its clsact ``egress`` hook."""
+    parent = {"ingress": INGRESS, "egress": TC_H_CLSACT_EGRESS}[hook]
     total = {"packets": 0, "bytes": 0, "drops": 0, "targets": []}
     for msg in dev.ns.nl.get_filters(index=dev.index, parent=parent):
         opts = msg.get_attr("TCA_OPTIONS")

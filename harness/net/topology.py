@@ -32,6 +32,7 @@ from ..core.units import check_address, check_mtu
 from .snmp import parse_snmp
 
 IFA_F_NODAD = 0x02
+NUD_PERMANENT = 0x80
 GRE_KEY = 0x2000  # the key flag of IFLA_GRE_IFLAGS / IFLA_GRE_OFLAGS
 
 
@@ -83,6 +84,25 @@ class Namespace:
         for fn in ("/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"):
             out.update(parse_snmp(self.read(fn), sep=""))
         return out
+
+    def path_mtu(self, dst: str) -> int | None:
+        """The path MTU the kernel learnt for ``dst`` (``ip route get DST``'s ``mtu``), or None."""
+        metrics = self.nl.route("get", dst=check_address(dst))[0].get_attr("RTA_METRICS")
+        return dict(metrics["attrs"]).get("RTAX_MTU") if metrics else None
+
+    def bridge(self, suffix: str) -> "Link":
+        """``ip link add <prefix><suffix> type bridge``, up."""
+        self.nl.link("add", ifname=self.run.name(suffix), kind="bridge")
+        return self.link(self.run.name(suffix)).up()
+
+    def route(self, dst: str, via: str) -> None:
+        """``ip route add DST via VIA``."""
+        self.nl.route("add", dst=check_address(dst), gateway=check_address(via))
+
+    def neighbour(self, ip: str, mac: str, link: "Link") -> None:
+        """``ip neigh add IP lladdr MAC dev LINK nud permanent``."""
+        self.nl.neigh("add", dst=check_address(ip), lladdr=mac, ifindex=link.index,
+                      state=NUD_PERMANENT)
 
     def popen(self, argv: list[str], preexec_fn=None, **kwargs) -> subprocess.Popen:
         """Start a program inside the namespace (then run ``preexec_fn`` in the child, e.g. to

@@ -43,6 +43,9 @@ def record(request, run):
     entries = request.node.stash[RECORDS]
 
     def add(name="", params=None, samples=None, derived=None, tolerance=None, state=None):
+        """``samples`` may hold what the harness measured as it is (a TrafficResult, a counter
+        window, a TCP transfer: anything with ``as_record()``); it is kept as data."""
+        samples = as_data(samples or {})
         problems = check_derived(derived or {})
         if problems:  # a misspelled figure fails the test here, not a slide later
             raise HarnessError(f"record {name!r}: " + "; ".join(problems))
@@ -50,6 +53,17 @@ def record(request, run):
                         "derived": derived or {}, "tolerance": tolerance, "state": state or {}})
 
     return add
+
+
+def as_data(value):
+    """``value`` with every object that has ``as_record()`` replaced by that record."""
+    if hasattr(value, "as_record"):
+        return value.as_record()
+    if isinstance(value, dict):
+        return {k: as_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_data(v) for v in value]
+    return value
 
 
 def attempt_of(item) -> int:

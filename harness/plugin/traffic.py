@@ -4,6 +4,7 @@
 |------------|----------|----------------------|-----------------------------------------------------|
 | iperf3     | session  | run                  | iperf3 through the PyPI wrapper                     |
 | netperf    | session  | run                  | netperf/netserver via subprocess                    |
+| generator  | function | iperf3 or netperf    | each of the two in turn (a test runs with both)     |
 | capacity   | session  | run, kernel, iperf3  | the unshaped pair rate; skips rates it cannot judge |
 """
 
@@ -28,6 +29,14 @@ def iperf3(run):
 def netperf(run):
     """Name: netperf. Scope: session. Depends: run. netperf/netserver via subprocess."""
     return Netperf(run)
+
+
+@pytest.fixture(params=["iperf3", "netperf"])
+def generator(request):
+    """Name: generator. Scope: function. Depends: iperf3 or netperf. The test runs once with
+    each; both take the same options (``protocol``, ``size``, ``port``; ``bandwidth`` where
+    ``generator.paces``)."""
+    return request.getfixturevalue(request.param)
 
 
 class Capacity:

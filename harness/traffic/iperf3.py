@@ -94,6 +94,7 @@ class Iperf3:
     """Starts iperf3 servers and clients inside the run's namespaces."""
 
     name = "iperf3"
+    paces = True  # UDP at ``bandwidth`` bit/s
 
     def __init__(self, run):
         _check_libiperf()
@@ -117,15 +118,16 @@ class Iperf3:
         return server
 
     def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
-              bandwidth: int | None = None, omit: int = 0, ipv6: bool = False,
-              blksize: int | None = None, server=None, preexec_fn=None) -> Iperf3Flow:
-        """Start a client (and, unless ``server`` is given, its server).  ``preexec_fn`` runs
-        in the client process before it starts (e.g. to join a cgroup)."""
+              size: int | None = None, bandwidth: int | None = None, omit: int = 0,
+              ipv6: bool = False, server=None, preexec_fn=None) -> Iperf3Flow:
+        """Start a client (and, unless ``server`` is given, its server).  ``size``: the bytes
+        each send carries (a UDP datagram's payload); ``bandwidth``: the pace in bit/s.
+        ``preexec_fn`` runs in the client process before it starts (e.g. to join a cgroup)."""
         server = server or self.serve(dst, port)
-        if protocol == "udp" and blksize is None:
-            blksize = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
+        if protocol == "udp" and size is None:
+            size = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
         opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,
-                "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": blksize}
+                "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": size}
         client = self._spawn(src.ns, "client", opts, preexec_fn)
         return Iperf3Flow(self.run, server, client, protocol, seconds)
 

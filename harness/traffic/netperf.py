@@ -2,6 +2,11 @@
 
 netserver runs in the receiver's namespace in the foreground (``-D``) and serially (``-f``), so
 the PID we started is the only process to stop.
+
+It takes the options iperf3 takes (``protocol="tcp"|"udp"``, ``size``: the bytes each send
+carries, ``port``), so a lab calls either generator the same way.  It cannot pace: Debian's
+netperf is built without ``--enable-intervals`` (no ``-w``/``-b``), so ``bandwidth`` is refused
+and ``paces`` says so; a UDP_STREAM sends as fast as the sender can.
 """
 
 from __future__ import annotations
@@ -61,15 +66,22 @@ class NetperfFlow:
 
 class Netperf:
     name = "netperf"
+    paces = False  # no --enable-intervals in Debian's build: bandwidth is refused
 
     def __init__(self, run):
         self.netperf = require_tool("netperf", "netperf (non-free)")
         self.netserver = require_tool("netserver", "netperf (non-free)")
         self.run = run
 
-    def start(self, src, dst, seconds: float, test: str = "TCP_STREAM", port: int = 12865,
-              message_size: int | None = None, data_port: int | None = None,
+    def start(self, src, dst, seconds: float, port: int = 12865, protocol: str = "tcp",
+              size: int | None = None, bandwidth: int | None = None, data_port: int | None = None,
               ipv6: bool = False) -> NetperfFlow:
+        if protocol not in ("tcp", "udp"):
+            raise HarnessError(f"netperf: protocol {protocol!r}: tcp or udp")
+        if bandwidth:
+            raise HarnessError("netperf cannot pace (Debian's build has no --enable-intervals): "
+                               "pass bandwidth only to a generator whose paces is True")
+        test = "UDP_STREAM" if protocol == "udp" else "TCP_STREAM"
         fam = "-6" if ipv6 else "-4"
         server = dst.ns.popen([self.netserver, "-D", "-f", "-p", str(port), fam],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,8 +93,8 @@ class Netperf:
         host = dst.ip6 if ipv6 else dst.ip4
         argv = [self.netperf, fam, "-H", host, "-p", str(port), "-l", str(int(seconds)),
                 "-t", test, "-P", "0", "--", "-o", ",".join(FIELDS)]
-        if message_size:
-            argv += ["-m", str(message_size)]
+        if size:
+            argv += ["-m", str(size)]
         if data_port:
             argv += ["-P", f",{data_port}"]
         client = src.ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

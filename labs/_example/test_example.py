@@ -9,7 +9,7 @@ over the same window within 5 % of rate x 1448/1514.
 
 import pytest
 
-from harness.lab import SENDER_LIMITED, TBF, shaped_run
+from harness.lab import TBF, judge, shaped_run
 
 RATE = "20mbit"
 TOLERANCE = 0.05
@@ -20,11 +20,7 @@ def test_tbf_holds_its_rate(pair, capacity, iperf3, record):
     capacity.check(RATE)  # skip, saying why, where this machine cannot carry 3x the rate
     shaper = TBF(RATE).apply(pair.a.link)
     run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu, warmup=1.0, window=2.0)
-    verdict = run.verdict(TOLERANCE)
-    record(f"tbf {RATE} iperf3", params={"qdisc": "tbf", "rate": RATE, "generator": "iperf3"},
-           samples={"window": run.window.as_record(), "received": run.received.as_record(),
-                    "traffic": run.traffic.as_record()},
-           derived=run.derived(TOLERANCE), tolerance=TOLERANCE)  # record first, then judge
-    if verdict.outcome == SENDER_LIMITED:
-        pytest.skip(verdict.reason)
-    assert verdict.outcome == "pass", verdict.reason
+    # record first (samples, figures, bound), then judge: a sender-limited run skips, saying why
+    judge(run.recorded(record, f"tbf {RATE} iperf3",
+                       params={"qdisc": "tbf", "rate": RATE, "generator": "iperf3"},
+                       tolerance=TOLERANCE))

@@ -36,10 +36,6 @@ def kind(request):
     return request.param
 
 
-def build(lab, pair, kind, inner_mtu):
-    return lab.tunnel(pair, kind, inner_mtu=inner_mtu)
-
-
 def frag_counters(tun):
     """Counters along the path a -> tunnel -> underlay -> tunnel -> b: the sender's UDP and IP
     layers, both tunnel ends and both underlay ends (link counters), the receiver's IP and UDP
@@ -84,10 +80,9 @@ def per_datagram(d):
 def test_overhead_sets_the_largest_unfragmented_packet(lab, pair, kind, record):
     """1. With DF set, the largest packet that crosses is the underlay MTU minus the overhead
     (24 bytes for GRE over IPv4 without key, 50 for VXLAN)."""
-    tun = build(lab, pair, kind, inner_mtu=1500)
+    tun = lab.tunnel(pair, kind, inner_mtu=1500)
     largest = largest_unfragmented(tun.a.ns, tun.b.ip4, high=1500)
-    pmtu = tun.a.ns.nl.route("get", dst=tun.b.ip4)[0].get_attr("RTA_METRICS")
-    learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
+    learned = tun.a.ns.path_mtu(tun.b.ip4)
     record(f"{kind} overhead", params={"tunnel": kind, "underlay_mtu": UNDERLAY_MTU},
            samples={"largest_df_packet": largest, "learned_path_mtu": learned},
            derived={"overhead": UNDERLAY_MTU - largest, "expected_overhead": tun.overhead})
@@ -96,27 +91,23 @@ def test_overhead_sets_the_largest_unfragmented_packet(lab, pair, kind, record):
 
 
 @pytest.mark.parametrize("inner_mtu", [1500, 1400])
-@pytest.mark.parametrize("gen", ["iperf3", "netperf"])
-def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, gen, record,
+def test_datagrams_sized_for_the_inner_mtu(lab, pair, kind, inner_mtu, generator, record,
                                            mtu_table):
     """2. UDP datagrams that fill an inner MTU of 1500 leave as two fragments each; at inner
     MTU 1400 nothing is fragmented."""
-    generator = request.getfixturevalue(gen)
-    tun = build(lab, pair, kind, inner_mtu)
+    gen = generator.name
+    tun = lab.tunnel(pair, kind, inner_mtu=inner_mtu)
     payload = tun.a.link.mtu - 28  # what an application sizes its datagrams from: the link's MTU
     before = frag_counters(tun)
-    if gen == "iperf3":
-        run = generator.measure(tun.a, tun.b, seconds=3, protocol="udp", bandwidth=UDP_RATE,
-                                blksize=payload)
-    else:
-        run = generator.measure(tun.a, tun.b, seconds=3, test="UDP_STREAM", message_size=payload)
+    run = generator.measure(tun.a, tun.b, seconds=3, protocol="udp", size=payload,
+                            bandwidth=UDP_RATE if generator.paces else None)
     d = delta(before, settled(lambda: frag_counters(tun)))
     k = per_datagram(d)
-    traffic = "UDP iperf3 20M" if gen == "iperf3" else "UDP netperf"
+    traffic = f"UDP {gen}" + (" 20M" if generator.paces else "")
     record(f"{kind} MTU {inner_mtu} {gen} UDP", params={"tunnel": kind, "inner_mtu": inner_mtu,
                                                         "generator": gen, "payload": payload,
                                                         "traffic": traffic},
-           samples={"counters": d, "traffic": run.as_record()},
+           samples={"counters": d, "traffic": run},
            derived={"fragments_per_datagram": k, "goodput_bps": run.goodput_bps,
                     "datagram_loss": run.datagram_loss, "underlay_drops": underlay_drops(d),
                     "reassembly_failures": d["IpReasmFails"],
@@ -133,7 +124,7 @@ def test_datagrams_sized_for_the_inner_mtu(request, lab, pair, kind, inner_mtu, 
         # every datagram whose fragments all arrived was reassembled: a fragment the receiver
         # never got (dropped by a veth's backlog, or on a real wire) may cost one datagram each
         missing = d["IpFragCreates"] - d["IpReasmReqds"]
-        if gen == "iperf3":  # paced: the receiver never runs short of reassembly memory
+        if generator.paces:  # the receiver never runs short of reassembly memory
             assert d["IpReasmOKs"] >= d["IpFragOKs"] - missing - 2, d
         else:  # unpaced, a slow receiver may: the kernel counts each datagram it gave up on
             assert d["IpReasmOKs"] + d["IpReasmFails"] >= d["IpFragOKs"] - missing - 2, d
@@ -156,7 +147,7 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
         before = frag_counters(tun)
         # iperf3's own control connection crosses the lossy path too: retry if it fails
         run = iperf3.measure(tun.a, tun.b, seconds=3, protocol="udp", bandwidth=UDP_RATE,
-                             blksize=tun.a.link.mtu - 28, port=5201 + inner_mtu, tool_retries=2)
+                             size=tun.a.link.mtu - 28, port=5201 + inner_mtu, tool_retries=2)
         d = delta(before, settled(lambda: frag_counters(tun)))
         k = round(per_datagram(d)) or 1
         expected = 1 - (1 - p) ** k
@@ -166,7 +157,7 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
         record(f"{kind} MTU {inner_mtu} with {LOSS_PERCENT} % loss",
                params={"tunnel": kind, "inner_mtu": inner_mtu, "loss_percent": LOSS_PERCENT,
                        "impairment": how, "traffic": f"UDP, {LOSS_PERCENT} % loss"},
-               samples={"counters": d, "traffic": run.as_record()},
+               samples={"counters": d, "traffic": run},
                derived={"fragments_per_datagram": k, "tunnel_loss": lost,
                         "datagram_loss": run.datagram_loss, "expected_loss": expected,
                         "sigma": sigma, "underlay_drops": underlay_drops(d),
@@ -198,7 +189,7 @@ def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, 
     too-big check teaches TCP the path MTU; with GSO kept, packets far larger than the MTU
     enter the tunnel and are segmented, not fragmented."""
     inner_mtu, gso = CASES[case]
-    tun = build(lab, pair, kind, inner_mtu)
+    tun = lab.tunnel(pair, kind, inner_mtu=inner_mtu)
     if not gso:
         tun.a.link.offloads(gso=False, tso=False)
     before = frag_counters(tun)
@@ -206,15 +197,14 @@ def test_tcp_is_segmented_not_fragmented(lab, pair, kind, case, iperf3, record, 
         run = iperf3.measure(tun.a, tun.b, seconds=3)
     sizes = cap.lengths
     d = delta(before, frag_counters(tun))
-    pmtu = tun.a.ns.nl.route("get", dst=tun.b.ip4)[0].get_attr("RTA_METRICS")
-    learned = dict(pmtu["attrs"]).get("RTAX_MTU") if pmtu else None
+    learned = tun.a.ns.path_mtu(tun.b.ip4)
     l2 = 14 if kind == "vxlan" else 0  # vxlan captures carry the inner Ethernet header
     largest = max(sizes) - l2 if sizes else 0
     record(f"{kind} TCP {case}", params={"tunnel": kind, "inner_mtu": inner_mtu, "gso": gso,
                                          "traffic": "TCP, " + case.split(", ", 1)[-1]
                                          .replace("GSO/TSO", "GSO")},
            samples={"counters": d, "captured_sizes_max": largest, "captured": len(sizes),
-                    "learned_path_mtu": learned, "traffic": run.as_record()},
+                    "learned_path_mtu": learned, "traffic": run},
            derived={"goodput_bps": run.goodput_bps, "largest_packet": largest})
     mtu_table.add(kind, inner_mtu, "GSO/TSO on" if gso else "GSO/TSO off", "TCP iperf3",
                   format_rate(run.goodput_bps), "-", "-", d["IpFragCreates"])

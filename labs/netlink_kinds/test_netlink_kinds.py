@@ -53,7 +53,7 @@ def test_skbedit_sets_priority_and_mark_that_pick_the_class(pair, iperf3, record
     record("skbedit priority and mark", params={"flows": {"5201": "priority 1:10",
                                                           "5202": "mark 0x20 -> fw 1:20"}},
            samples={str(p): {"class_bytes": {f"1:{m:x}": v for m, v in d.items()},
-                             "traffic": r.as_record()} for p, (r, _, d) in flows.items()})
+                             "traffic": r} for p, (r, _, d) in flows.items()})
     for port, (run, chosen, d) in flows.items():
         others = sum(v for m, v in d.items() if m != chosen)
         # the chosen class carried the flow (payload + headers); the others at most a few
@@ -92,8 +92,7 @@ def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, 
             f.stop()  # (already ended unless something failed) before their cgroups go
         net_cls.close()
     record("cgroup classifier", params={"rates": {f"1:{m:x}": r for m, r in CGROUP_RATES.items()}},
-           samples={f"1:{m:x}": {"window": w.as_record(),
-                                 "traffic": results[m].as_record() if m in results else None}
+           samples={f"1:{m:x}": {"window": w, "traffic": results.get(m)}
                     for m, w in windows.items()},
            derived={f"rate_error_1:{m:x}": windows[m].rate_bps / r - 1
                     for m, r in CGROUP_RATES.items()}, tolerance=0.05)
@@ -117,8 +116,7 @@ def test_a_tap_owned_by_a_process_answers_ping_through_a_bridge(lab, record):
         tap.rtnetlink_create(sw, lab.run.name("tunx"))
     cable = lab.veth_pair(a, sw, addressed=False)
     cable.a.link.add_address("198.18.30.1/24")
-    sw.nl.link("add", ifname=lab.run.name("br"), kind="bridge")
-    br = sw.link(lab.run.name("br")).up()
+    br = sw.bridge("br")
     t = tap.create(sw, lab.run.name("tap"))
     for port in (cable.b.link, t):
         port.join(br)
@@ -231,8 +229,8 @@ def gre_behind_tap(lab, may_fragment: bool):
                      ignore_df=may_fragment)
     t = tap.create(hv, lab.run.name("tap"))
     t.add_address("198.18.40.1/24").up()
-    hv.nl.neigh("add", dst=GUEST_IP, lladdr=GUEST_MAC, ifindex=t.index, state=0x80)  # permanent
-    far.nl.route("add", dst="198.18.40.0/24", gateway=tun.a.ip4)
+    hv.neighbour(GUEST_IP, GUEST_MAC, t)
+    far.route("198.18.40.0/24", via=tun.a.ip4)
     hv.sysctl("net.ipv4.ip_forward", 1)
     return hv, far, t, tun
 

@@ -22,9 +22,8 @@ from harness.lab import (COUNT, DATAPATHS, delta, Endpoint, figure, FLAG, format
                          VethPair)
 
 figure("carries", FLAG, "carries ping and TCP")
-figure("machine_drops", COUNT, "machine drops", doc="drops the kernel puts on the machine")
-figure("underlay_per_datagram", RATIO, "underlay packets per datagram")
 figure("lost_beyond_tunnel", COUNT, "lost beyond the tunnel")
+figure("underlay_per_datagram", RATIO, "underlay packets per datagram")
 
 UNDERLAY_MTU = 1500
 GRE_PORT = "greport0"  # not "gre0": loading ip_gre creates a gre0 device in every namespace
@@ -149,8 +148,7 @@ def test_which_configurations_carry_traffic(lab, hypervisors, datapath, config, 
     transfer = tcp_transfer(*setup.vms, nbytes=1 << 20)
     flow = iperf3.measure(*setup.vms, seconds=2) if transfer.complete else None
     record(f"{datapath} configuration {config}", params={"datapath": datapath, "config": config},
-           samples={"ping": ping_ok, "tcp": transfer.as_record(),
-                    "traffic": flow.as_record() if flow else None},
+           samples={"ping": ping_ok, "tcp": transfer, "traffic": flow},
            derived={"carries": ping_ok and transfer.complete,
                     "goodput_bps": flow.goodput_bps if flow else 0.0})
     ovs_table.add(datapath, config, FITS, "ping + TCP", "yes" if ping_ok and transfer.complete
@@ -232,7 +230,7 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
         payload = vm_mtu - 28
         before = counters(setup)
         udp = iperf3.measure(*setup.vms, seconds=2, protocol="udp", bandwidth=UDP_RATE,
-                             blksize=payload, port=5201)
+                             size=payload, port=5201)
         d = delta(before, settled(lambda: counters(setup)))
         transfer = tcp_transfer(*setup.vms, nbytes=2 << 20)
         tcp = iperf3.measure(*setup.vms, seconds=3, port=5202) if transfer.complete else None
@@ -243,8 +241,7 @@ def test_vm_mtu_over_a_1500_underlay(lab, hypervisors, datapath, df_default, ipe
         record(f"{datapath} df_default={df_default} VM MTU {vm_mtu}",
                params={"datapath": datapath, "config": "a", "df_default": df_default,
                        "vm_mtu": vm_mtu, "payload": payload, "setup": label},
-               samples={"counters": d, "udp": udp.as_record(), "tcp_probe": transfer.as_record(),
-                        "tcp": tcp.as_record() if tcp else None},
+               samples={"counters": d, "udp": udp, "tcp_probe": transfer, "tcp": tcp},
                derived={"tunnel_loss": lost, "datagram_loss": udp.datagram_loss,
                         "machine_drops": machine_drops(d),
                         "underlay_per_datagram": underlay_k,

@@ -40,3 +40,25 @@ def test_the_check_catches_a_lab_that_reaches_past_it(tmp_path):
     bad = tmp_path / "test_bad.py"
     bad.write_text("from harness.net.tc import HTB\nfrom harness.lab import TBF\n")
     assert [m for m, _ in harness_imports(str(bad))] == ["harness.net.tc", "harness.lab"]
+
+
+def test_the_readme_snippet_is_the_example_labs_test_as_it_is():
+    """labs/README.md shows _example's test: the same code (comments aside), never a copy that
+    drifted from the template."""
+    import ast
+    import re
+
+    readme = open(os.path.join(ROOT, "labs", "README.md")).read()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    example = open(os.path.join(ROOT, "labs", "_example", "test_example.py")).read()
+
+    def function(source):
+        tree = ast.parse(source)
+        return [ast.dump(n) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+
+    def imports(source):
+        return [ast.dump(n) for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.ImportFrom) and n.module == "harness.lab"]
+
+    assert function(snippet) == function(example)
+    assert imports(snippet) == imports(example)
