@@ -34,6 +34,13 @@ def random_loss(kernel, sender, receiver, percent: float, ip_protocol: str) -> s
                                   stdin=rules)
     if res.returncode != 0:
         raise HarnessError(f"nft refused the drop filter: {res.stderr.strip()}")
+    nft = ["ip", "netns", "exec", receiver.ns.name, "nft", "add"]
+    receiver.ns.recipe.add(*nft, "table", "netdev", "kl_loss")
+    receiver.ns.recipe.add(*nft, "chain", "netdev", "kl_loss", "in", "{ type filter hook ingress "
+                           f'device "{receiver.link.name}" priority 0; policy accept; }}')
+    receiver.ns.recipe.add(*nft, "rule", "netdev", "kl_loss", "in", "ip", "protocol", ip_protocol,
+                           "numgen", "random", "mod", "100", "<", str(int(percent)), "counter",
+                           "drop")
     return "nftables"
 
 

@@ -89,6 +89,7 @@ class OVS:
         if datapath not in DATAPATHS:
             raise HarnessError(f"unknown OVS datapath {datapath!r} (system or netdev)")
         self.vsctl("add-br", name, "--", "set", "bridge", name, f"datapath_type={datapath}")
+        self._recipe("add-br", name, "--", "set", "bridge", name, f"datapath_type={datapath}")
         self.bridges.append(name)
 
     def del_bridge(self, name: str) -> None:
@@ -106,6 +107,7 @@ class OVS:
                 argv.append(f"type={type}")
             argv += [f"options:{k}={v}" for k, v in options.items()]
         self.vsctl(*argv)
+        self._recipe(*argv)
 
     def ports(self, bridge: str) -> list[str]:
         return self.vsctl("list-ports", bridge).split()
@@ -126,6 +128,13 @@ class OVS:
             return ""
 
     # -- plumbing -------------------------------------------------------------------------
+    def _recipe(self, *args: str) -> None:
+        """The lab's recipe gets the change as the user would type it against their own
+        Open vSwitch (this one is private to the run: its database socket is the run's)."""
+        recipe = getattr(self.ns, "recipe", None)
+        if recipe is not None:
+            recipe.add("ip", "netns", "exec", self.ns.name, "ovs-vsctl", *args)
+
     def vsctl(self, *args: str, check: bool = True) -> str | None:
         return self._run(["ovs-vsctl", f"--db=unix:{self.db_sock}", "--timeout=20", *args],
                          check=check)

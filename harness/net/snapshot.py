@@ -1,8 +1,10 @@
 """What a lab really built, read back from the kernel over netlink at the end of a test.
 
 For every namespace of the run: its links (kind, MTU, state, addresses, bridge master, veth
-peer, tunnel endpoints), qdiscs, classes and filters with their actions (a mirred redirect and
-its target), and, where a private Open vSwitch runs, its bridges and ports.  The snapshot is
+peer, tunnel endpoints and parameters), qdiscs, classes and filters with their parameters
+(HTB's default, rate, ceil, buffers and quantum; TBF's rate, buffer and limit; u32's keys and
+classid) and actions (a mirred redirect and its target, skbedit's priority and mark), and,
+where a private Open vSwitch runs, its bridges and ports.  The snapshot is
 plain JSON: it goes into the test's record (``state.topology``) and the report draws the
 diagram from it, never from a hand-drawn picture.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 
 from pyroute2 import IPRoute
@@ -20,6 +23,9 @@ from ..run.registry import state_dir
 from .tc import fmt_handle
 
 TC_H_ROOT, TC_H_INGRESS, CLSACT_EGRESS = 0xFFFFFFFF, 0xFFFFFFF1, 0xFFFFFFF3
+GRE_PARAMS = ("IFLA_GRE_IKEY", "IFLA_GRE_OKEY", "IFLA_GRE_TTL", "IFLA_GRE_PMTUDISC",
+              "IFLA_GRE_IGNORE_DF")
+VXLAN_PARAMS = ("IFLA_VXLAN_ID", "IFLA_VXLAN_PORT", "IFLA_VXLAN_LEARNING", "IFLA_VXLAN_DF")
 
 
 def _h(h: int) -> str:
@@ -54,28 +60,49 @@ def _links(ipr) -> list[dict]:
             link["peer_netnsid"] = msg.get_attr("IFLA_LINK_NETNSID")
         if kind in ("gre", "gretap"):
             link["tunnel"] = {"local": data.get("IFLA_GRE_LOCAL"),
-                              "remote": data.get("IFLA_GRE_REMOTE")}
+                              "remote": data.get("IFLA_GRE_REMOTE"),
+                              **{k[9:].lower(): data.get(k) for k in GRE_PARAMS}}
         elif kind == "vxlan":
             link["tunnel"] = {"local": data.get("IFLA_VXLAN_LOCAL"),
-                              "remote": data.get("IFLA_VXLAN_GROUP")}
+                              "remote": data.get("IFLA_VXLAN_GROUP"),
+                              **{k[11:].lower(): data.get(k) for k in VXLAN_PARAMS}}
         out.append(link)
     return out
 
 
+def _qdisc_options(q) -> dict:
+    """What a qdisc was configured with (the shapers' parameters, as the kernel keeps them)."""
+    opts = q.get_attr("TCA_OPTIONS")
+    kind = q.get_attr("TCA_KIND")
+    try:
+        if kind == "htb":
+            init = opts.get_attr("TCA_HTB_INIT")
+            return {"default": f"{init['defcls']:x}", "r2q": init["rate2quantum"]}
+        if kind == "tbf":
+            p = opts.get_attr("TCA_TBF_PARMS")
+            return {"rate_bps": p["rate"] * 8, "buffer": p["buffer"], "limit": p["limit"]}
+        if kind == "netem":
+            return {"loss": opts.get("loss")}
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return {}
+
+
 def _tc(ipr) -> dict:
     qdiscs = [{"dev": q["index"], "kind": q.get_attr("TCA_KIND"), "handle": _h(q["handle"]),
-               "parent": _parent(q["parent"])} for q in ipr.get_qdiscs()
+               "parent": _parent(q["parent"]), **_qdisc_options(q)} for q in ipr.get_qdiscs()
               if q.get_attr("TCA_KIND") not in ("noqueue", None)]
     classes = []
     for c in (c for q in qdiscs for c in ipr.get_classes(index=q["dev"]) if q["kind"] == "htb"):
         opts = c.get_attr("TCA_OPTIONS")
-        rate = None
-        if opts is not None and c.get_attr("TCA_KIND") == "htb":
-            parms = opts.get_attr("TCA_HTB_PARMS")
-            rate = parms["rate"] * 8 if parms else None
+        parms = opts.get_attr("TCA_HTB_PARMS") if opts is not None and \
+            c.get_attr("TCA_KIND") == "htb" else None
         classes.append({"dev": c["index"], "kind": c.get_attr("TCA_KIND"),
                         "handle": _h(c["handle"]), "parent": _parent(c["parent"]),
-                        "rate_bps": rate})
+                        "rate_bps": parms["rate"] * 8 if parms else None,
+                        **({"ceil_bps": parms["ceil"] * 8, "buffer": parms["buffer"],
+                            "cbuffer": parms["cbuffer"], "quantum": parms["quantum"],
+                            "prio": parms["prio"]} if parms else {})})
     filters = []
     for q in qdiscs:
         if q["kind"] not in ("ingress", "clsact", "htb", "prio"):
@@ -107,13 +134,35 @@ def _tc(ipr) -> dict:
                                      action={1: "egress redirect", 2: "egress mirror",
                                              3: "ingress redirect", 4: "ingress mirror"}.get(
                                          parms["eaction"], str(parms["eaction"])))
+                    elif akind == "skbedit":
+                        o = act.get_attr("TCA_ACT_OPTIONS")
+                        entry.update({k[12:].lower(): o.get_attr(k) for k in
+                                      ("TCA_SKBEDIT_PRIORITY", "TCA_SKBEDIT_MARK")
+                                      if o.get_attr(k) is not None})
                     actions.append(entry)
                 entry = {"dev": q["dev"], "kind": kind, "parent": _parent(parent),
-                         "actions": actions}
+                         "prio": f["info"] >> 16, "protocol": socket.ntohs(f["info"] & 0xFFFF),
+                         "actions": actions, **_filter_options(kind, opts)}
                 if entry not in filters and (actions or not any(
                         f["dev"] == q["dev"] and f["kind"] == kind for f in filters)):
                     filters.append(entry)
     return {"qdiscs": qdiscs, "classes": classes, "filters": filters}
+
+
+def _filter_options(kind: str, opts) -> dict:
+    """A classifier's match and target: u32's keys (value, mask, offset) and classid, fw's."""
+    if opts is None:
+        return {}
+    try:
+        if kind == "u32":
+            sel = opts.get_attr("TCA_U32_SEL")
+            keys = [[k["key_val"], k["key_mask"], k["key_off"]] for k in sel["keys"]] if sel else []
+            return {"keys": keys, "classid": _h(opts.get_attr("TCA_U32_CLASSID") or 0)}
+        if kind == "fw":
+            return {"classid": _h(opts.get_attr("TCA_FW_CLASSID") or 0)}
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return {}
 
 
 def _netnsids(ipr, names: list[str]) -> dict[int, str]:

@@ -64,6 +64,7 @@ def create(ns, name: str):
         fcntl.ioctl(fd, TUNSETPERSIST, 1)
     finally:
         os.close(fd)
+    ns.recipe.add("ip", "-n", ns.name, "tuntap", "add", "dev", name, "mode", "tap")
     return ns.link(name)
 
 

@@ -235,6 +235,8 @@ def classify_cgroup(dev: Link, prio: int = 1) -> None:
     m["header"]["type"] = RTM_NEWTFILTER
     m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     dev.ns.nl.nlm_request_batch([m])
+    dev.ns.recipe.add("tc", "-n", dev.ns.name, "filter", "add", "dev", dev.name, "parent", "1:",
+                      "prio", prio, "protocol", "all", "handle", "1", "cgroup")
 
 
 def filter_kinds(dev: Link, parent: int) -> list[str]:

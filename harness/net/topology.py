@@ -29,6 +29,7 @@ from ..core.checkpoint import checkpoint
 from ..core.defer import Defer
 from ..core.errors import HarnessError
 from ..core.units import check_address, check_mtu
+from .recipe import Recipe, RecordingIPRoute
 from .snmp import parse_snmp
 
 IFA_F_NODAD = 0x02
@@ -39,14 +40,18 @@ GRE_KEY = 0x2000  # the key flag of IFLA_GRE_IFLAGS / IFLA_GRE_OFLAGS
 class Namespace:
     """A network namespace of the run, with an open netlink socket (``.nl``)."""
 
-    def __init__(self, run, suffix: str, defer: Defer):
+    def __init__(self, run, suffix: str, defer: Defer, recipe: Recipe | None = None):
         self.run = run
         self.name = run.prefix + suffix
+        self.recipe = recipe if recipe is not None else Recipe()
         if netns.exists(self.name):
             raise HarnessError(f"namespace {self.name} exists already")
         run.add_namespace(self.name)
         sock = netns.create(self.name)
-        self.nl = IPRoute(use_socket=sock, nlm_echo=True)  # echo: replies carry the new index
+        self.recipe.add("ip", "netns", "add", self.name)
+        # echo: replies carry the new index; every change also lands in the recipe as ip/tc
+        self.nl = RecordingIPRoute(IPRoute(use_socket=sock, nlm_echo=True), self.name,
+                                   self.recipe)
         defer.push(f"netns {self.name}", self._remove)
         self.link("lo").up()
 
@@ -73,7 +78,10 @@ class Namespace:
         return [m.get_attr("IFLA_IFNAME") for m in self.nl.get_links()]
 
     def sysctl(self, key: str, value=None) -> str:
-        return netns.sysctl(self.name, key, value)
+        out = netns.sysctl(self.name, key, value)
+        if value is not None:
+            self.recipe.add("ip", "netns", "exec", self.name, "sysctl", "-qw", f"{key}={value}")
+        return out
 
     def read(self, filename: str) -> str:
         return netns.read_file(self.name, filename)
@@ -191,6 +199,7 @@ class Link:
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise HarnessError(f"ethtool -K {self.name} failed: {res.stderr.strip()}")
+        self.ns.recipe.add("ip", "netns", "exec", self.ns.name, *argv)
         return self
 
     def wait_up(self, timeout: float = 5.0) -> "Link":
@@ -241,10 +250,11 @@ class Lab:
         self.defer = Defer()
         self._subnets = itertools.count(1)
         self._ns_count = itertools.count()
+        self.recipe = Recipe()  # what it built, as ip/tc commands (harness.net.recipe)
 
     def namespace(self, suffix: str | None = None) -> Namespace:
         suffix = suffix or f"n{next(self._ns_count)}"
-        return Namespace(self.run, suffix, self.defer)
+        return Namespace(self.run, suffix, self.defer, self.recipe)
 
     def veth_pair(self, a: Namespace, b: Namespace, mtu: int = 1500, subnet: int | None = None,
                   names: tuple[str, str] = ("va", "vb"), addressed: bool = True) -> VethPair:
@@ -295,6 +305,8 @@ class Lab:
                     ipr.link("del", index=idx)
                     claimed = None
         if claimed is not None:
+            ns.recipe.add("modprobe", "ifb", "numifbs=1")
+            ns.recipe.add("ip", "link", "set", "dev", claimed, "netns", ns.name)
             ns.nl.link("set", index=ns.link(claimed).index, ifname=name)
         else:
             ns.nl.link("add", ifname=name, kind="ifb")

@@ -35,7 +35,7 @@ from ..net.topology import Lab
 from ..results.records import Recorder, host_facts, run_conditions, tool_versions
 from ..run.session import Run
 from .options import IN_GUEST, link_latest, session_state
-from .recording import NICS, TOPOLOGY
+from .recording import NICS, RECIPE, TOPOLOGY
 
 
 #: kernel features a fixture needs (``kernel-lab kconfig`` reads this too)
@@ -115,7 +115,9 @@ def kernel(request, run):
 def lab(request, run):
     """Name: lab. Scope: function. Depends: run. A topology unwound (LIFO) after the test;
     before that, the first test of each test function has what it built read back over
-    netlink (its record keeps it: ``state.topology``, drawn in the report).
+    netlink (its record keeps it: ``state.topology``, drawn in the report).  Every test's first
+    record keeps the ip/tc commands equal to what it built (``state.recipe``,
+    harness.net.recipe).
 
         def test_x(lab): a = lab.namespace("a")
     """
@@ -124,6 +126,7 @@ def lab(request, run):
         yield the_lab
         keep_topology(request.node, run)
     finally:
+        request.node.stash[RECIPE] = list(the_lab.recipe.lines)
         failures = the_lab.close()
         if failures:
             raise HarnessError("teardown left objects behind: " + "; ".join(failures))

@@ -22,6 +22,7 @@ from .options import STATE, lab_of  # noqa: F401 - lab_of: cells and kconfig imp
 
 RECORDS = pytest.StashKey[list]()
 TOPOLOGY = pytest.StashKey[dict]()
+RECIPE = pytest.StashKey[list]()
 NICS = pytest.StashKey[list]()
 STARTED = pytest.StashKey[str]()
 OUTCOME = pytest.StashKey[str]()
@@ -126,6 +127,9 @@ def write_records(item) -> list[str]:
     lab_state = lab_state_of(item)
     if lab_state:  # MTU, offloads, TCP sysctls, qdisc statistics: the state behind each figure
         entries = [dict(e, state={**e.get("state", {}), "lab": lab_state}) for e in entries]
+    if item.stash.get(RECIPE, None):  # what the test built, as the ip/tc commands equal to it
+        entries[0] = dict(entries[0], state={**entries[0].get("state", {}),
+                                             "recipe": item.stash[RECIPE]})
     if TOPOLOGY in item.stash:  # what the test built, read back over netlink (first record)
         entries[0] = dict(entries[0], state={**entries[0].get("state", {}),
                                              "topology": item.stash[TOPOLOGY]})

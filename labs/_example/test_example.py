@@ -4,7 +4,9 @@ TBF on the egress of one end of a veth pair holds its rate: the qdisc's own byte
 window after the burst drained is within 5 % of the configured rate, and the receiver's goodput
 over the same window within 5 % of rate x 1448/1514.
 
-    tc qdisc add dev va root handle 1: tbf rate 20mbit burst ... limit 1M
+    tc -n A qdisc add dev va root handle 1: tbf rate 20000000bit burst 67050 limit 1048576
+
+(as the record's ``state.recipe`` shows it: the harness sets burst and limit.)
 """
 
 import pytest

@@ -1,10 +1,19 @@
 """Ingress shaping through an ifb device: the recipe works, and it is accurate.
 
-    tc qdisc add dev vb handle ffff: ingress
-    tc filter add dev vb parent ffff: protocol all u32 match u32 0 0 flowid 1:1 \\
-        action mirred egress redirect dev ifb0
-    tc qdisc add dev ifb0 root handle 1: htb default 10
-    tc class add dev ifb0 parent 1: classid 1:10 htb rate R ceil R
+The recipe as it ran for HTB at 100 Mbit/s (every record keeps its own, ``state.recipe``, with
+every parameter the harness set; the report shows it, and tests/system/test_recipe_replay.py
+rebuilds the lab from it)::
+
+    ip -n B link add ifb0 type ifb
+    tc -n B qdisc add dev vb handle ffff: ingress
+    tc -n B filter add dev vb parent ffff: prio 1 protocol all u32 match u32 0x0 0x0 at 0 \\
+        flowid 1:1 action mirred egress redirect dev ifb0
+    tc -n B qdisc add dev ifb0 root handle 1: htb default 10
+    tc -n B class add dev ifb0 parent 1: classid 1:10 htb rate 100000000bit \\
+        ceil 100000000bit burst 250000 cburst 250000 quantum 60000
+
+(burst: 20 ms at the rate, at least 64 KiB and a frame; quantum: the rate's share of a 1514-byte MTU,
+harness.net.tc.  TBF instead: ``tbf rate R burst B limit max(1 MiB, 100 ms at R)``.)
 """
 
 import errno

@@ -1,0 +1,74 @@
+"""The recipe a record keeps (``state.recipe``: the ip/tc commands equal to what the lab built
+over netlink) is the lab: replayed with iproute2 in fresh namespaces, the kernel then reports
+the same links, addresses, MTUs, qdiscs, classes (rate, ceil, buffers, quantum), filters (keys,
+classid) and actions as the lab's own build at the end of its test (``state.topology``, the
+snapshot code's reading).  Every lab that builds over netlink and runs on this kernel is
+replayed, one test per test function (the one whose topology the record keeps); OVS (built
+with ovs-vsctl against a private daemon) is not netlink and is left out."""
+
+import os
+import subprocess
+import sys
+
+from harness.core import netns
+from harness.net.recipe import comparable, replay
+from harness.net.snapshot import snapshot
+from harness.results.records import load_records
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LABS = ["labs/_example", "labs/ingress_ifb", "labs/gre_mtu", "labs/netlink_kinds"]
+
+
+def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LABS,
+                        "--rates", "100mbit", "--results", str(tmp_path), "--run-id", "labs"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:]
+    records, problems = load_records(str(tmp_path / "labs"))
+    assert not problems
+    built = [rec for rec in records if rec["state"].get("recipe")
+             and rec["state"].get("topology") and not any(
+                 "ovs" in ns for ns in rec["state"]["topology"]["namespaces"])]
+    labs = {rec["lab"] for rec in built}
+    assert {"_example", "ingress_ifb", "gre_mtu", "netlink_kinds"} <= labs, labs
+    assert len(built) >= 8
+    for rec in built:
+        again = rebuilt(rec["state"]["recipe"], rec["state"]["topology"]["prefix"], run)
+        assert again == comparable(rec["state"]["topology"]), rec["test_id"]
+    # the comparison sees a parameter: one HTB class's burst changed is a different lab
+    htb = next(rec for rec in built if any(" htb rate " in line for line in rec["state"]["recipe"]))
+    changed = [line.replace(" burst ", " burst 1", 1) if " htb rate " in line else line
+               for line in htb["state"]["recipe"]]
+    assert rebuilt(changed, htb["state"]["topology"]["prefix"], run) != \
+        comparable(htb["state"]["topology"])
+
+
+def rebuilt(recipe: list[str], old: str, run) -> dict:
+    """The recipe replayed in fresh namespaces of ``run``, read back, and removed again."""
+    before = set(run.namespaces)
+    try:
+        ran = replay(recipe, old, run)
+        assert ran and all(old not in line for line in ran)
+        mine = [n for n in run.namespaces if n not in before]
+        again = snapshot(run)
+        again["namespaces"] = [ns for ns in again["namespaces"] if ns["name"] in mine]
+        return comparable(again)
+    finally:
+        for name in [n for n in run.namespaces if n not in before]:
+            netns.remove(name)
+            run.forget_namespace(name)
+
+
+def test_a_recipe_that_leaves_the_run_is_refused(run):
+    from harness.core.errors import HarnessError
+
+    for line in ("ip link add x type dummy",  # the root namespace
+                 "ip -n otherns link add x type dummy",  # not the run's
+                 "ip netns exec klzzzz-a sh -c true",  # not a tool a recipe uses
+                 "rm -rf /"):
+        try:
+            replay([line], "klzzzz-", run)
+        except HarnessError as exc:
+            assert "not replayable" in str(exc)
+        else:
+            raise AssertionError(f"replayed: {line}")

@@ -1,0 +1,48 @@
+"""The ip/tc spelling of each netlink call the harness makes (harness.net.recipe); the system
+test tests/system/test_recipe_replay.py proves the spellings build the same lab."""
+
+from harness.net.recipe import Recipe, _allowed, link_argv, tc_argv
+
+
+def name_of(index):
+    return {5: "kl0001-ifb0", 7: "kl0001-br"}[index]
+
+
+def test_links():
+    assert link_argv("N", "add", {"ifname": "x", "kind": "veth", "mtu": 1500, "state": "up",
+                                  "peer": {"ifname": "y", "net_ns_fd": "M", "mtu": 1500}},
+                     None, name_of) == [
+        ["ip", "-n", "N", "link", "add", "x", "mtu", 1500, "type", "veth", "peer", "name", "y",
+         "netns", "M", "mtu", 1500], ["ip", "-n", "N", "link", "set", "dev", "x", "up"]]
+    gre = link_argv("N", "add", {"ifname": "t", "kind": "gre", "mtu": 1400, "gre_local": "a",
+                                 "gre_remote": "b", "gre_ttl": 64, "gre_pmtudisc": 0,
+                                 "gre_ignore_df": 1}, None, name_of)[0]
+    assert gre[7:] == [1400, "type", "gre", "local", "a", "remote", "b", "ttl", 64,
+                       "nopmtudisc", "ignore-df"]
+    assert link_argv("N", "set", {"index": 3, "master": 7}, "kl0001-vb", name_of) == [
+        ["ip", "-n", "N", "link", "set", "dev", "kl0001-vb", "master", "kl0001-br"]]
+
+
+def test_tc():
+    cls = tc_argv("N", "add-class", "htb", "d", 0x10010, {"parent": 0x10000, "rate": 12500000,
+                  "ceil": 12500000, "quantum": 60000, "burst": 250000, "cburst": 250000}, name_of)
+    assert " ".join(map(str, cls)) == ("tc -n N class add dev d parent 1: classid 1:10 htb rate "
+                                       "100000000bit ceil 100000000bit burst 250000 cburst "
+                                       "250000 quantum 60000")
+    f = tc_argv("N", "add-filter", "u32", "d", None, {
+        "parent": 0xFFFF0000, "prio": 1, "protocol": 3, "keys": ["0x0/0x0+0"], "target": 0x10001,
+        "action": [{"kind": "mirred", "direction": "egress", "action": "redirect",
+                    "ifindex": 5}]}, name_of)
+    assert " ".join(map(str, f)) == ("tc -n N filter add dev d parent ffff: prio 1 protocol all "
+                                     "u32 match u32 0x0 0x0 at 0 flowid 1:1 action mirred egress "
+                                     "redirect dev kl0001-ifb0")
+    assert tc_argv("N", "add", "ingress", "d", 0xFFFF0000, {}, name_of)[-3:] == [
+        "handle", "ffff:", "ingress"]
+
+
+def test_what_cannot_be_spelled_says_so_and_is_never_replayed():
+    r = Recipe()
+    r.add(*tc_argv("N", "add-filter", "flower", "d", None, {"parent": 0x10000}, name_of))
+    assert r.lines == ["# not expressible: tc filter flower {'parent': 65536}"]
+    assert not _allowed(["ip", "link", "add", "x", "type", "dummy"], "kl0001-")
+    assert _allowed(["ip", "-n", "kl0001-a", "link", "set", "dev", "lo", "up"], "kl0001-")
