@@ -1,5 +1,6 @@
 # kernel-lab: `make lab` runs the default labs and prints the results; `make test` runs the suite;
-# `make check` runs the harness's unit tests only (no traffic, no guest: the edit loop).
+# `make check` runs the linter (ruff), the import contract and the unit tests (no traffic, no
+# guest: the edit loop).
 # lab and test do all set-up first (idempotent): Debian packages, then a virtual environment in .venv.
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -36,6 +37,8 @@ test: setup
 	$(PYTEST) --durations=25
 
 check: venv
+	$(VENV)/bin/ruff check harness labs tests bench
+	$(VENV)/bin/lint-imports
 	$(PYTEST) -q tests/unit
 
 bench: setup

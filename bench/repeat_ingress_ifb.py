@@ -35,7 +35,8 @@ def main():
     tolerances, skipped = set(), defaultdict(int)
     for i in range(args.runs):
         rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "labs/ingress_ifb", "--results", results, "--run-id", f"{args.run_prefix}{i:02d}",
+                              "labs/ingress_ifb", "--results", results,
+                              "--run-id", f"{args.run_prefix}{i:02d}",
                               *[a for a in args.pytest_args if a != "--"]],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         outcomes.append(rc)

@@ -11,7 +11,8 @@ What is here, by what it is for:
 
 - building: ``Lab``, ``Namespace``, ``Endpoint``, ``VethPair``, ``GRE_KEY``, ``OVS``,
   ``DATAPATHS``, ``NetCls``, ``frames``, ``tap``, ``random_loss``;
-- tc: ``HTB``, ``TBF``, ``add_ingress``, ``ingress_redirect``, ``egress_redirect``, ``add_class_under_ingress``,
+- tc: ``HTB``, ``TBF``, ``add_ingress``, ``ingress_redirect``, ``egress_redirect``,
+  ``add_class_under_ingress``,
   ``classify_dport``, ``classify_mark``, ``classify_cgroup``, ``skbedit_dport``, ``classes``,
   ``htb_classes``, ``class_stats``, ``filter_kinds``, ``mirred_stats``, ``qdisc_drops``,
   ``handle``;

@@ -32,14 +32,14 @@ from ..report.files import write_report
 from ..report.tables import load_runs
 from ..results import baseline, pending
 from ..vm.kernels import RUNNING
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ..results.cellfiles import read_cells, read_plan
 from .bisect_line import command_for
 from .cells import KernelResult, by_kernel, cells_of, parse_shard, shard, summary_table
 
 DEFAULT_KERNELS = [RUNNING, "debian:bookworm", "debian:trixie", "debian:sid"]
 EXIT_OK, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: str,

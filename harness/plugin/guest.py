@@ -3,7 +3,8 @@
 On the host, pytest_cmdline_main hands the whole selection to ``harness.vm.launch`` and returns
 the guest's exit code.  The host side holds a run of its own whose registry names vng (and so
 the QEMU below it): stopped with SIGTERM it stops the guest, killed outright it leaves the
-guest to the sweeper, never running on its own.  Inside the guest (``KERNEL_LAB_IN_GUEST=1``) this part prints the marks
+guest to the sweeper, never running on its own.  Inside the guest (``KERNEL_LAB_IN_GUEST=1``)
+this part prints the marks
 the host times the boot with, and keeps ``running-test`` in the guest's results folder up to
 date, so that a kernel panic names the test that was running.
 """

@@ -18,7 +18,6 @@ Kinds:
 from __future__ import annotations
 
 import json
-import os
 
 import matplotlib
 

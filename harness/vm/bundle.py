@@ -24,7 +24,8 @@ from ..core.cache import made_once
 PACKAGES = ["pytest", "pluggy", "iniconfig", "packaging", "pygments", "pyroute2", "iperf3", "tabulate",
             "pytest-rerunfailures", "pytest-repeat"]
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data",
-               "site-packages", "lib-dynload", "__pycache__", "venv", "distutils", "config-3.11-x86_64-linux-gnu"}
+               "site-packages", "lib-dynload", "__pycache__", "venv", "distutils",
+               "config-3.11-x86_64-linux-gnu"}
 
 
 def _key() -> str:

@@ -57,7 +57,8 @@ def test_unshaped_veth_rate_is_the_baseline(request, capacity, record):
     could be judged.  Over NICs the record is "unshaped NIC baseline": never compared with veth."""
     run = capacity.traffic
     lowest = min(parse_rate(r) for r in shaping_rates(request.config, RATES))
-    record(f"unshaped {'NIC' if capacity.nics else 'veth'} baseline", params={"generator": "iperf3", "mtu": 1500},
+    record(f"unshaped {'NIC' if capacity.nics else 'veth'} baseline",
+           params={"generator": "iperf3", "mtu": 1500},
            samples={"intervals_bps": run.intervals_bps, "traffic": run},
            derived={"goodput_bps": run.goodput_bps, "retransmits": run.retransmits,
                     "baseline": True, "needed_bps": Capacity.FACTOR * lowest},

@@ -8,8 +8,8 @@ SYSCTLS = ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/core/defa
 def root_namespace() -> dict:
     """Root-namespace state kernel-lab could change: links, addresses, routes, qdiscs, sysctls."""
     with IPRoute() as ipr:
-        links = sorted((l.get_attr("IFLA_IFNAME"), l.get_attr("IFLA_MTU"), l["flags"] & 1,
-                        l.get_attr("IFLA_MASTER")) for l in ipr.get_links())
+        links = sorted((m.get_attr("IFLA_IFNAME"), m.get_attr("IFLA_MTU"), m["flags"] & 1,
+                        m.get_attr("IFLA_MASTER")) for m in ipr.get_links())
         addrs = sorted((a["index"], a.get_attr("IFA_ADDRESS"), a["prefixlen"])
                        for a in ipr.get_addr())
         routes = sorted(str((r["family"], r.get_attr("RTA_DST"), r["dst_len"],

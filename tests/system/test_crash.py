@@ -67,8 +67,8 @@ def test_sigkill_leaves_nothing_after_the_sweep(run, tmp_path, point):
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        assert not [l.get_attr("IFLA_IFNAME") for l in ipr.get_links()
-                    if l.get_attr("IFLA_IFNAME").startswith(prefix)]
+        assert not [m.get_attr("IFLA_IFNAME") for m in ipr.get_links()
+                    if m.get_attr("IFLA_IFNAME").startswith(prefix)]
     assert not any(prefix in line for line in sweeper.sweep())
 
 

@@ -27,7 +27,8 @@ CHILD = textwrap.dedent("""
 
 def _start_doomed_run(tmp_path, env=None):
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+                            text=True, env=env,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     prefix, sleeper = proc.stdout.readline().split()
     return proc, prefix, int(sleeper)
 

@@ -30,9 +30,11 @@ OTHERS = [
     ("Kernel panic - not syncing: sysrq triggered crash", "panic"),
 ]
 HARMLESS = ["[Firmware Bug]: TSC doesn't count with P0 frequency!",
-            "Speculative Return Stack Overflow: WARNING: See https://kernel.org/doc/... for mitigation options.",
+            "Speculative Return Stack Overflow: WARNING: See https://kernel.org/doc/... for "
+            "mitigation options.",
             "sch_htb: quantum of class 10010 is big. Consider r2q change.",
-            "kl12ab-vb: entered promiscuous mode", "IPv6: ADDRCONF(NETDEV_CHANGE): kl12ab-va: link becomes ready"]
+            "kl12ab-vb: entered promiscuous mode",
+            "IPv6: ADDRCONF(NETDEV_CHANGE): kl12ab-va: link becomes ready"]
 
 
 def entries(text: str) -> list[Entry]:

@@ -81,3 +81,17 @@ def test_the_version_is_the_one_pyproject_says():
 
     text = open(os.path.join(ROOT, "pyproject.toml")).read()
     assert harness.__version__ == re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
+def test_the_code_passes_the_linter():
+    """ruff (pyproject's [tool.ruff]: pycodestyle, pyflakes, blind excepts), as make check runs
+    it: make test and CI see a lint error too."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.which("ruff")
+    assert ruff, "ruff is a dependency (pyproject.toml): pip install -e ."
+    r = subprocess.run([ruff, "check", "harness", "labs", "tests", "bench"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:]

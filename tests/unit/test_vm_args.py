@@ -59,7 +59,8 @@ def test_repeat_works_where_plugins_are_loaded_by_module_name_as_in_a_guest():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
                         "pytest_repeat", "--repeat", "2",
-                        "tests/unit/test_units.py::test_rate_label_and_format_round_trip"], cwd=root, capture_output=True, text=True,
+                        "tests/unit/test_units.py::test_rate_label_and_format_round_trip"],
+                       cwd=root, capture_output=True, text=True,
                        env=dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
     assert "needs pytest-repeat" not in r.stdout + r.stderr and "2 passed" in r.stdout
