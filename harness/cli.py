@@ -28,6 +28,7 @@ import os
 import sys
 
 from .core.errors import HarnessError
+from .core import env
 from .core.paths import check_run_id
 
 
@@ -384,7 +385,7 @@ def cmd_new_lab(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kernel-lab", description=__doc__.split("\n")[0])
-    p.add_argument("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"))
+    p.add_argument("--results", default=env.get("KERNEL_LAB_RESULTS"))
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("caps", help="capability table of the kernel")
     c.add_argument("--kernel", help="also show these kernels' capabilities, from their configs "

@@ -8,6 +8,7 @@ import hashlib
 import os
 import platform
 
+from ..core import env
 from .features import Feature
 
 BUILTIN, MODULE, MISSING, UNKNOWN = "built-in", "module", "missing", "unknown"
@@ -31,8 +32,8 @@ def read_config(release: str | None = None, boot_dir: str = "/boot") -> tuple[di
         candidates.append("/proc/config.gz")
         # a guest booted by kernel-lab: the config of the kernel it booted (a fetched Debian
         # kernel's is not in the host's /boot, which the guest sees)
-        if os.environ.get("KERNEL_LAB_CONFIG"):
-            candidates.insert(0, os.environ["KERNEL_LAB_CONFIG"])
+        if env.is_set("KERNEL_LAB_CONFIG"):
+            candidates.insert(0, env.get("KERNEL_LAB_CONFIG"))
     candidates.append(os.path.join(boot_dir, f"config-{release}"))
     for path in candidates:
         try:

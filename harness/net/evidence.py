@@ -29,6 +29,7 @@ import subprocess
 from pyroute2 import IPRoute
 
 from ..core import netns
+from ..core import env
 from .snapshot import _h, _parent, run_namespaces
 from .snmp import parse_snmp
 
@@ -258,7 +259,7 @@ def virtualization() -> dict:
     when not; where the tool is missing, the cpuid hypervisor flag and container markers).
     In kernel-lab's own guest the container is "none": the guest sees its host's files (a
     container's /.dockerenv among them) but runs its own kernel and init."""
-    if os.environ.get("KERNEL_LAB_IN_GUEST") == "1":
+    if env.in_guest():
         vm = _detect("vm")
         return {"vm": vm or "unknown hypervisor", "container": "none",
                 "source": "systemd-detect-virt --vm (kernel-lab's guest)"}

@@ -1,6 +1,7 @@
 """plugin: kernel-lab's pytest plugin, in parts.
 
-- ``options``    command-line options, markers, the run's id and folders
+- ``options``    command-line options and markers
+- ``session``    the state the parts share (run id and folders, run, recorder), typed
 - ``fixtures``   run, kernel, lab, pair, ifb, nic (labs/README.md has the reference: scope,
                  dependencies, an example each)
 - ``traffic``    iperf3, netperf, and capacity (which shaped rates this machine can judge)
@@ -12,6 +13,7 @@
 - ``reporting``  the end of the session on the terminal
 - ``guest``      ``--kernel IMAGE`` hands the session to a booted kernel; marks in the guest
 - ``cells``      several kernels, ``-n N`` or ``--shard I/N``: kernel x lab cells as items
+- ``judge``      a shaping verdict as the test's outcome (labs import it through harness.lab)
 - ``faults``     NOT loaded by default: ``-p harness.plugin.faults --inject-fault NAME``
 
 Retries and repeats come from maintained plugins (pytest-rerunfailures, pytest-repeat),

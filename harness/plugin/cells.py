@@ -27,7 +27,8 @@ from ..orchestrate.cells import (CellSpec, by_kernel, dealt, longest_first, pars
                                  previous_durations, run_cell, shard, summary_table)
 from ..report.exports import write_exports
 from ..results.cellfiles import CELL_LOG, read_cells, write_plan
-from .options import cells_wanted, kernels_of, session_state
+from .options import cells_wanted, kernels_of
+from .session import session_state
 from .recording import lab_of
 
 DURATIONS = pytest.StashKey[dict]()
@@ -78,14 +79,14 @@ def pytest_configure(config):
             parse_shard(config.getoption("shard"))
         except HarnessError as exc:
             raise pytest.UsageError(f"kernel-lab: {exc}") from None
-    config.stash[DURATIONS] = previous_durations(session_state(config)["results_root"])
+    config.stash[DURATIONS] = previous_durations(session_state(config).results_root)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     """pytest-xdist: every worker writes into the controller's run and orders the cells alike."""
     config = node.config
-    node.workerinput["kernel_lab_run_id"] = session_state(config)["run_id"]
+    node.workerinput["kernel_lab_run_id"] = session_state(config).run_id
     node.workerinput["kernel_lab_cells"] = cells_wanted(config)
     node.workerinput["kernel_lab_durations"] = json.dumps(config.stash.get(DURATIONS, {}))
     # a worker's own options say dist "no": the controller's scheduler is what it deals for
@@ -118,7 +119,7 @@ class CellItem(pytest.Item):
         config = self.config
         st = session_state(config)
         jobs = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
-        self.result = r = run_cell(self.spec, self.tests, st["results_root"], st["run_id"],
+        self.result = r = run_cell(self.spec, self.tests, st.results_root, st.run_id,
                                    config.getoption("vm_timeout"), forwarded_args(config),
                                    jobs=jobs, cwd=str(config.rootpath))
         self.user_properties.append(("cell_folder", r["folder"]))
@@ -131,7 +132,7 @@ class CellItem(pytest.Item):
         if not isinstance(excinfo.value, CellFailed):
             return super().repr_failure(excinfo, style)
         r, tail = excinfo.value.result, ""
-        log = os.path.join(session_state(self.config)["run_dir"], r.get("folder", ""), CELL_LOG)
+        log = os.path.join(session_state(self.config).run_dir, r.get("folder", ""), CELL_LOG)
         try:
             with open(log, errors="replace") as f:
                 tail = "".join(f.readlines()[-40:])
@@ -163,7 +164,7 @@ def pytest_collection_modifyitems(session, config, items):
         cells = dealt(cells, int(config.workerinput.get("workercount", 1)),
                       config.workerinput.get("kernel_lab_maxschedchunk"))
     # every xdist worker collects the same cells and writes the same plan
-    write_plan(session_state(config)["run_dir"],
+    write_plan(session_state(config).run_dir,
                {"kernels": kernels_of(config), "labs": list(labs),
                 "shard": config.getoption("shard"), "all": sorted(c.id for c in every),
                 "cells": sorted(c.id for c in cells)})
@@ -174,13 +175,13 @@ def pytest_collection_modifyitems(session, config, items):
 def _ran_cells(config) -> list[dict]:
     if not cells_wanted(config) or hasattr(config, "workerinput"):
         return []
-    run_dir = session_state(config)["run_dir"]
+    run_dir = session_state(config).run_dir
     return read_cells(run_dir) if os.path.isdir(run_dir) else []
 
 
 def pytest_sessionfinish(session, exitstatus):
     if _ran_cells(session.config):
-        write_exports(session_state(session.config)["run_dir"])
+        write_exports(session_state(session.config).run_dir)
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -189,5 +190,5 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     terminalreporter.write_sep("=", "kernel-lab cells, per kernel")
     terminalreporter.write_line(summary_table(by_kernel(cells, kernels_of(config))))
-    terminalreporter.write_line(f"kernel-lab: run in {session_state(config)['run_dir']} "
+    terminalreporter.write_line(f"kernel-lab: run in {session_state(config).run_dir} "
                                 "(junit.xml: one suite per kernel; results.ktap; kcidb.json)")

@@ -39,7 +39,8 @@ from ..net.rings import Captures
 from ..net.snapshot import snapshot
 from ..results.pending import PENDING
 from ..results.records import safe_name
-from .options import IN_GUEST, lab_of, session_state
+from .options import IN_GUEST, lab_of
+from .session import session_state
 
 EVIDENCE = pytest.StashKey[dict]()
 LAB_STATE = pytest.StashKey[dict]()
@@ -56,7 +57,7 @@ def pytest_runtest_setup(item):
 def _run(item):
     if getattr(item, "is_kernel_lab_cell", False) or "run" not in getattr(item, "fixturenames", ()):
         return None
-    return session_state(item.config).get("run")
+    return session_state(item.config).run
 
 
 def rings_on(config) -> bool:
@@ -74,7 +75,7 @@ def until_compare(config) -> bool:
 
 
 def _capture_folder(item) -> str | None:
-    rec = session_state(item.config).get("recorder")
+    rec = session_state(item.config).recorder
     if rec is None:
         return None
     attempt = max(int(getattr(item, "execution_count", 1) or 1), 1)
@@ -123,7 +124,7 @@ def _after(item, run, before, problem: str, failed: bool, rings) -> None:
         return
     kept: dict = {"pending": PENDING} if pending else {}
     if rings is not None:
-        rec = session_state(item.config).get("recorder")
+        rec = session_state(item.config).recorder
         # a pending ring is summarized only if it is kept (harness.results.pending)
         kept["captures"] = rings.kept(rec.run_dir, summarize=not pending)
         if rings.problem:

@@ -34,8 +34,10 @@ from ..net.snapshot import snapshot
 from ..net.topology import Lab
 from ..results.records import Recorder, host_facts, run_conditions, tool_versions
 from ..run.session import Run
-from .options import IN_GUEST, link_latest, session_state
+from .options import IN_GUEST, link_latest
+from .session import session_state
 from .recording import NICS, RECIPE, TOPOLOGY
+from ..core import env
 
 
 #: kernel features a fixture needs (``kernel-lab kconfig`` reads this too)
@@ -53,7 +55,7 @@ def run(request):
         pytest.exit("kernel-lab labs need root (network namespaces, tc)", returncode=4)
     st = session_state(request.config)
     swept = sweeper.sweep()
-    the_run = Run(results_root=st["results_root"], run_id=st["run_id"])
+    the_run = Run(results_root=st.results_root, run_id=st.run_id)
     recorder = Recorder(the_run.results_dir, {
         "run_id": the_run.run_id, "prefix": the_run.prefix, "kernel": kernel_info(),
         "host": host_facts(), "conditions": run_conditions(), "tools": tool_versions(),
@@ -61,19 +63,19 @@ def run(request):
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }, validate=not IN_GUEST)  # a guest's records are checked by the host when it returns
     recorder.write_meta()
-    st["recorder"], st["run"] = recorder, the_run
-    link_latest(st["results_root"], the_run.run_id)
+    st.recorder, st.run = recorder, the_run
+    link_latest(st.results_root, the_run.run_id)
     try:
         yield the_run
     finally:
         problems = sweeper.close_run(the_run)
-        st["problems"] = st.get("problems", []) + problems
-        recorder.write_meta(teardown_problems=st["problems"],
+        st.problems = st.problems + problems
+        recorder.write_meta(teardown_problems=st.problems,
                             ended=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
 def keep_topology(item, run) -> None:
-    seen = session_state(item.config).setdefault("topologies", set())
+    seen = session_state(item.config).topologies
     key = (item.path, item.originalname)
     if key not in seen:
         seen.add(key)
@@ -85,8 +87,7 @@ def kernel_info() -> dict:
     return {"release": platform.release(), "version": platform.version(),
             "config_source": source, "config_digest": config_digest(cfg),
             "where": "vm" if IN_GUEST else "host",
-            "image": os.environ.get("KERNEL_LAB_IMAGE", "running"),
-            "spec": os.environ.get("KERNEL_LAB_SPEC", "running")}
+            "image": env.get("KERNEL_LAB_IMAGE"), "spec": env.get("KERNEL_LAB_SPEC")}
 
 
 @pytest.fixture(scope="session")
@@ -104,9 +105,9 @@ def kernel(request, run):
     st = session_state(request.config)
     stays = loader.remove_leftovers()
     if loader.log:
-        st["recorder"].write_meta(module_loads=loader.log)
+        st.recorder.write_meta(module_loads=loader.log)
     for dev in stays:
-        st.setdefault("problems", []).append(
+        st.problems.append(
             f"modprobe {dev['module']} created {dev['name']} ({dev['kind']}) in the root "
             f"namespace, which the run cannot remove: {dev['kept']}")
 

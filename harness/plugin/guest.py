@@ -22,7 +22,8 @@ from ..run.session import Run
 from ..vm.guest import GUEST_MARK
 from ..vm.kernels import resolve
 from ..vm.launch import RUNNING_TEST, run_in_guest
-from .options import IN_GUEST, cells_wanted, link_latest, session_state
+from .options import IN_GUEST, cells_wanted, link_latest
+from .session import session_state
 
 _FIRST_TEST: list = []
 
@@ -42,11 +43,11 @@ def pytest_cmdline_main(config):
               file=sys.stderr)
         return 4
     st = session_state(config)
-    os.makedirs(st["run_dir"], exist_ok=True)
-    link_latest(st["results_root"], st["run_id"])
-    run = Run(results_root=st["results_root"], run_id=st["run_id"])
+    os.makedirs(st.run_dir, exist_ok=True)
+    link_latest(st.results_root, st.run_id)
+    run = Run(results_root=st.results_root, run_id=st.run_id)
     try:
-        return run_in_guest(kernel, list(config.invocation_params.args), st["run_dir"],
+        return run_in_guest(kernel, list(config.invocation_params.args), st.run_dir,
                             config.getoption("vm_timeout"), rootdir=str(config.rootpath),
                             network=config.getoption("vm_net"),
                             started=lambda pid: run.add_process(pid, "vng (the guest's QEMU)"))
@@ -61,7 +62,7 @@ def pytest_sessionstart(session):
 
 
 def _running(config, nodeid: str) -> None:
-    path = os.path.join(session_state(config)["run_dir"], RUNNING_TEST)
+    path = os.path.join(session_state(config).run_dir, RUNNING_TEST)
     try:
         with open(path, "w") as f:
             f.write(nodeid)

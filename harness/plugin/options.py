@@ -5,27 +5,25 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import secrets
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from ..core.errors import HarnessError
-from ..core.paths import check_run_id
 from ..results.baseline import baseline_path
 from ..core.units import parse_rate, rate_label
+from ..core import env
+from .session import STATE, session_state
 
-STATE = pytest.StashKey[dict]()
-IN_GUEST = os.environ.get("KERNEL_LAB_IN_GUEST") == "1"
+IN_GUEST = env.in_guest()
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("kernel-lab")
-    g.addoption("--results", default=os.environ.get("KERNEL_LAB_RESULTS", "results"),
+    g.addoption("--results", default=env.get("KERNEL_LAB_RESULTS"),
                 help="results root folder (default: results)")
-    g.addoption("--run-id", default=os.environ.get("KERNEL_LAB_RUN_ID"),
+    g.addoption("--run-id", default=env.get("KERNEL_LAB_RUN_ID") or None,
                 help="name of the run folder (default: timestamp + prefix)")
     g.addoption("--kernel", default=None, metavar="KERNEL",
                 help="boot KERNEL with virtme-ng and run this selection inside it: an image, a "
@@ -80,18 +78,18 @@ def pytest_configure(config):
     try:
         state = session_state(config)
         if config.getoption("baseline"):
-            baseline_path(state["results_root"], config.getoption("baseline"))
+            baseline_path(state.results_root, config.getoption("baseline"))
     except HarnessError as exc:
         raise pytest.UsageError(f"kernel-lab: {exc}") from None
     if config.getoption("rates"):
         try:
-            state["rates"] = [parse_rate(r) for r in config.getoption("rates").split(",")]
+            state.rates = [parse_rate(r) for r in config.getoption("rates").split(",")]
         except HarnessError as exc:
             raise pytest.UsageError(f"kernel-lab: {exc}") from None
     if getattr(config.option, "xmlpath", None) is None and (not config.getoption("kernel")
                                                              or cells_wanted(config)):
         # cells: the run's junit.xml is written at the end with one suite per kernel
-        config.option.xmlpath = os.path.join(state["run_dir"], "cells.junit.xml" if
+        config.option.xmlpath = os.path.join(state.run_dir, "cells.junit.xml" if
                                              cells_wanted(config) else "junit.xml")
     _drive_plugin(config, "retries", "rerunfailures", "pytest-rerunfailures", "reruns",
                   rerun_except=["KernelSplat"])
@@ -130,24 +128,9 @@ def cells_wanted(config) -> bool:
                 or len(kernels_of(config)) > 1 or getattr(config.option, "numprocesses", None))
 
 
-def session_state(config) -> dict:
-    """The run's id and folders, decided once per pytest session (a pytest-xdist worker takes
-    its controller's)."""
-    if STATE not in config.stash:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = check_run_id(getattr(config, "workerinput", {}).get("kernel_lab_run_id")
-                              or config.getoption("run_id") or f"{stamp}-{secrets.token_hex(2)}")
-        root = config.getoption("results")
-        if not os.path.isabs(root):
-            root = os.path.join(str(config.rootpath), root)
-        config.stash[STATE] = {"run_id": run_id, "results_root": root,
-                               "run_dir": os.path.join(root, run_id)}
-    return config.stash[STATE]
-
-
 def shaping_rates(config, default: list[str]) -> list[str]:
     """The rates a lab shapes at: ``--rates`` if given, else the lab's own list."""
-    rates = session_state(config).get("rates")
+    rates = session_state(config).rates
     return [rate_label(r) for r in rates] if rates else list(default)
 
 
@@ -176,7 +159,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput") or IN_GUEST or STATE not in config.stash:
         return
-    run_dir = config.stash[STATE]["run_dir"]
+    run_dir = config.stash[STATE].run_dir
     xml = getattr(config.option, "xmlpath", None)
     if not xml or os.path.dirname(os.path.abspath(xml)) != os.path.abspath(run_dir):
         return

@@ -18,7 +18,8 @@ from ..core.errors import HarnessError
 from ..core.figures import check_derived
 from .evidence import evidence_of, lab_state_of
 from .health import SPLATS, lost_of, splats_of
-from .options import STATE, lab_of  # noqa: F401 - lab_of: cells and kconfig import it here
+from .options import lab_of  # noqa: F401 - lab_of: cells and kconfig import it here
+from .session import started
 
 RECORDS = pytest.StashKey[list]()
 TOPOLOGY = pytest.StashKey[dict]()
@@ -112,8 +113,8 @@ def verdict_of(item) -> str:
 
 def write_records(item) -> list[str]:
     """Write the attempt's records (after its teardown)."""
-    st = item.config.stash.get(STATE, {})
-    rec = st.get("recorder")
+    st = started(item.config)
+    rec = st.recorder if st is not None else None
     entries = list(item.stash.get(RECORDS, []))
     found = splats_of(item)
     lost = lost_of(item)

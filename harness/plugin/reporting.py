@@ -13,7 +13,8 @@ from ..core.errors import HarnessError
 from ..report import presentation
 from ..report.render import render_run
 from ..results import summary
-from .options import IN_GUEST, STATE, lab_of
+from .options import IN_GUEST, lab_of
+from .session import started
 from .verdicts import flaky
 
 
@@ -31,25 +32,27 @@ def pytest_collection_finish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    st = config.stash.get(STATE, {})
+    st = started(config)
+    if st is None:
+        return
     if flaky():
         terminalreporter.write_sep("=", "kernel-lab: flaky (failed, then passed on retry)")
         for line in flaky():
             terminalreporter.write_line(line)
-    if st.get("problems"):
+    if st.problems:
         terminalreporter.write_sep("=", "kernel-lab: left as it was found, or not removable")
-        for line in st["problems"]:
+        for line in st.problems:
             terminalreporter.write_line(line)
-    if st.get("baseline_text"):
+    if st.baseline_text:
         terminalreporter.write_sep("=", "kernel-lab: comparison with the baseline")
-        terminalreporter.write_line(st["baseline_text"])
+        terminalreporter.write_line(st.baseline_text)
     for table in summary.filled():
         terminalreporter.write_sep("=", f"{table.lab}: {table.title}")
         terminalreporter.write_line(table.render())
-    if "recorder" not in st:
+    if st.recorder is None:
         return
-    text = render_run(st["recorder"].run_dir, fmt="md", validate=not IN_GUEST)
+    text = render_run(st.recorder.run_dir, fmt="md", validate=not IN_GUEST)
     if text.strip():
         terminalreporter.write_sep("=", "kernel-lab results")
         terminalreporter.write_line(text)
-    terminalreporter.write_line(f"kernel-lab: records in {st['recorder'].run_dir}")
+    terminalreporter.write_line(f"kernel-lab: records in {st.recorder.run_dir}")

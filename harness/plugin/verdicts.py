@@ -23,7 +23,8 @@ from ..kernel.capabilities import KernelLacks
 from ..kernel.kmsg import KernelSplat
 from ..results import baseline, pending, summary
 from ..results.records import INTERVALS_FILE, LACKS_FILE, load_records
-from .options import IN_GUEST, STATE
+from .options import IN_GUEST
+from .session import started
 from .recording import attempt_of, note_phase, write_records
 
 _FLAKY: list[str] = []
@@ -57,29 +58,31 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    st = session.config.stash.get(STATE, {})
-    if "run" in st:
+    st = started(session.config)
+    if st is None:
+        return
+    if st.run is not None:
         for table in summary.filled():
-            table.write(st["run"].results_dir)
-        with open(os.path.join(st["run"].results_dir, LACKS_FILE), "w") as f:
+            table.write(st.run.results_dir)
+        with open(os.path.join(st.run.results_dir, LACKS_FILE), "w") as f:
             json.dump(_LACKS, f, indent=1)
-    if "recorder" in st and session.config.getoption("repeat", 1) > 1:
-        write_intervals(st["recorder"].run_dir)
+    if st.recorder is not None and session.config.getoption("repeat", 1) > 1:
+        write_intervals(st.recorder.run_dir)
     name = session.config.getoption("baseline")
-    if not name or "recorder" not in st:
+    if not name or st.recorder is None:
         return
     try:
-        changes = baseline.compare(load_records(st["recorder"].run_dir, validate=not IN_GUEST)[0],
-                                   baseline.load(st["results_root"], name),
+        changes = baseline.compare(load_records(st.recorder.run_dir, validate=not IN_GUEST)[0],
+                                   baseline.load(st.results_root, name),
                                    allow_missing=session.config.getoption("baseline_allow_missing"))
     except HarnessError as exc:
-        st["baseline_text"] = f"kernel-lab: {exc}"
+        st.baseline_text = f"kernel-lab: {exc}"
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        pending.settle(st["recorder"].run_dir, {})  # nothing compared: nothing regressed
+        pending.settle(st.recorder.run_dir, {})  # nothing compared: nothing regressed
         return
     bad = baseline.regressions(changes)
-    pending.settle(st["recorder"].run_dir, {c.measurement: baseline.describe(c) for c in bad})
-    st["baseline_text"] = baseline.render(changes) + (
+    pending.settle(st.recorder.run_dir, {c.measurement: baseline.describe(c) for c in bad})
+    st.baseline_text = baseline.render(changes) + (
         f"\n{len(bad)} regression(s) against baseline {name}" if bad
         else f"\nno regression against baseline {name}")
     if bad and session.exitstatus == 0:

@@ -27,6 +27,7 @@ from ..core.errors import HarnessError
 from ..core.figures import check_derived, declarations_of
 from ..measure import accounting, shaping  # noqa: F401 - they declare their figures
 from ..traffic.iperf3 import Iperf3
+from ..core import env
 
 SCHEMA_VERSION = 2
 LACKS_FILE = "kernel-lacks.json"  # a run's tests skipped for a missing kernel feature
@@ -63,13 +64,13 @@ def host_facts() -> dict:
 def run_conditions() -> dict | None:
     """The host's load while this session runs, as the cell runner said (None: run alone)."""
     try:
-        return json.loads(os.environ[CONDITIONS_ENV]) or None
+        return json.loads(env.get(CONDITIONS_ENV)) or None
     except (KeyError, ValueError):
         return None
 
 
 def _in_vm_guest() -> bool:
-    return os.environ.get("KERNEL_LAB_IN_GUEST") == "1"
+    return env.in_guest()
 
 
 def tool_versions() -> dict:

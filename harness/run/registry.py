@@ -22,8 +22,9 @@ import re
 import time
 
 from ..core.procs import process_alive
+from ..core import env
 
-STATE_DIR = os.environ.get("KERNEL_LAB_STATE", "/run/kernel-lab")
+STATE_DIR = env.get("KERNEL_LAB_STATE")
 LOCK_DIR = "/run/kernel-lab-locks"  # fixed: every session on the machine sees every lock
 PREFIX_RE = re.compile(r"^kl[0-9a-f]{4}-")
 IFNAMSIZ = 15  # usable characters of an interface name

@@ -29,6 +29,7 @@ from .host import kvm_usable, require_tools, stop_group, tool_env
 from .kernels import KernelUnderTest, resolve, staging_root
 from .preinit import guest_init_opts
 from .vmlinux import boot_image
+from ..core import env
 
 # Emulated hardware the labs never use: at boot udev would load a driver for each (under
 # emulation kvm_amd alone takes 3 s, the ahci/cdrom probe 1 s).  Measured: command reached at
@@ -53,7 +54,7 @@ def boot_mode() -> str:
     """``KERNEL_LAB_BOOT``: ``fast`` (default: PVH entry and the pre-init, no udev or tmpfiles),
     ``pvh`` (PVH entry, udev and tmpfiles as virtme-ng runs them) or ``vng`` (the image booted
     as vng boots it)."""
-    mode = os.environ.get("KERNEL_LAB_BOOT", "fast")
+    mode = env.get("KERNEL_LAB_BOOT")
     if mode not in BOOT_MODES:
         raise HarnessError(f"KERNEL_LAB_BOOT={mode}: choose one of {', '.join(BOOT_MODES)}")
     return mode

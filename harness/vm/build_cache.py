@@ -23,6 +23,7 @@ import shutil
 import time
 
 from ..core.cache import cache_dir
+from ..core import env
 
 LIMIT = 32
 BOOT_FILES = (".config", "arch/x86/boot/bzImage", "System.map", "modules.order",
@@ -35,7 +36,7 @@ def fragment_digest(fragment: str) -> str:
 
 
 def limit_from_env() -> int:
-    raw = os.environ.get("KERNEL_LAB_BUILD_CACHE", "")
+    raw = env.get("KERNEL_LAB_BUILD_CACHE") if env.is_set("KERNEL_LAB_BUILD_CACHE") else ""
     try:
         return max(1, int(raw)) if raw else LIMIT
     except ValueError:

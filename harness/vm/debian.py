@@ -27,9 +27,10 @@ import time
 
 from ..core.cache import cache_dir, locked
 from ..core.errors import HarnessError
+from ..core import env
 
-MIRROR = os.environ.get("KERNEL_LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-SECURITY = os.environ.get("KERNEL_LAB_DEBIAN_SECURITY", "http://deb.debian.org/debian-security")
+MIRROR = env.get("KERNEL_LAB_DEBIAN_MIRROR")
+SECURITY = env.get("KERNEL_LAB_DEBIAN_SECURITY")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 #: suite name -> the suites of the archive it draws from (security updates carry the newest 6.1)
 SUITES = {

@@ -88,11 +88,11 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
 PLANTER = '''
 import os
 
-from harness.plugin.options import session_state
+from harness.plugin.session import session_state
 
 
 def test_plant(request, record):
-    folder = session_state(request.config)["run_dir"]  # the guest's own folder of the run
+    folder = session_state(request.config).run_dir  # the guest's own folder of the run
     for name in ("vm.json", "running-test"):  # both written or read by the host afterwards
         if os.path.lexists(os.path.join(folder, name)):
             os.unlink(os.path.join(folder, name))
