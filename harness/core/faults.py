@@ -8,8 +8,12 @@ A fault is switched on only by the opt-in pytest plugin ``harness.plugin.faults`
 Nothing else sets it: a normal run (``make lab``, ``pytest labs/...``) never loads that plugin,
 the plugin refuses an unknown name, every record of a run with a fault says which
 (``fault_injected``), and such a run never exits 0 (a run in which nothing failed is reported
-as "the lab did not notice").  The code at each step asks :func:`active` whether its fault is
-on; with no fault that is one set lookup.
+as "the lab did not notice").
+
+One seam: the builders know nothing of faults.  What reaches the kernel passes through
+:func:`apply` (netlink ``link`` and ``tc`` calls, in harness.net.recipe's wrapper of every
+namespace's socket; ``ovs-vsctl``; the nftables loss rule), which rewrites or drops the call a
+fault breaks.  With no fault it returns the call untouched after one set test.
 """
 
 from __future__ import annotations
@@ -55,3 +59,50 @@ def active(name: str) -> bool:
 
 def injected() -> list[str]:
     return sorted(_active)
+
+
+SHAPER_FACTORS = {"shaper-10pct-fast": 1.10, "shaper-2pct-fast": 1.02, "shaper-2pct-slow": 0.98}
+RATE_IGNORED_BYTES = 30 * 10**9 // 8  # far above anything a veth carries; fits tc's 32 bits
+INGRESS = 0xFFFF0000
+TUNNELS = ("gre", "gretap", "vxlan")
+
+
+def apply(channel: str, command: str, kind: str | None, kw: dict) -> dict | None:
+    """The call as the active faults break it: its keyword arguments (a copy when changed), or
+    None when the call must not happen at all.  ``channel``: ``link``, ``tc``, ``vsctl`` (``kw``:
+    ``{"args": [...]}``) or ``nft`` (``{"percent": p}``)."""
+    if not _active:
+        return kw
+    kw = dict(kw)
+    if channel == "tc":
+        shaper = (command == "add-class" and kind == "htb") or (command == "add" and kind == "tbf")
+        if shaper and "shaper-rate-ignored" in _active:
+            kw.update({k: RATE_IGNORED_BYTES for k in ("rate", "ceil") if k in kw})
+        for fault, factor in SHAPER_FACTORS.items():
+            if shaper and fault in _active:
+                kw.update({k: int(kw[k] * factor) for k in ("rate", "ceil") if k in kw})
+        if command == "add-filter" and kw.get("parent") == INGRESS and \
+                "ingress-no-redirect" in _active:
+            kw.pop("action", None)
+        if kind == "netem":
+            if "loss-rule-missing" in _active:
+                return None
+            if "loss-12pct" in _active and "loss" in kw:
+                kw["loss"] = round(kw["loss"] * 1.2, 6)
+    elif channel == "link":
+        if command == "add" and kind in TUNNELS and "tunnel-mtu-not-lowered" in _active:
+            kw["mtu"] = max(kw.get("mtu", 1500), 1500)
+        if command == "set" and "master" in kw and "bridge-port-missing" in _active:
+            kw.pop("master")
+            if set(kw) <= {"index"}:
+                return None
+    elif channel == "vsctl":
+        if "ovs-gre-port-missing" in _active and "add-port" in kw["args"] and \
+                "type=gre" in kw["args"]:
+            return None
+    elif channel == "nft":
+        if "loss-rule-missing" in _active:
+            return None
+        if "loss-12pct" in _active:
+            kw["percent"] = round(kw["percent"] * 1.2, 6)
+    return kw

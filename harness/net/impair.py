@@ -16,14 +16,14 @@ from ..core.tools import require_tool
 def random_loss(kernel, sender, receiver, percent: float, ip_protocol: str) -> str:
     """Drop ``percent`` % of ``ip_protocol`` packets from ``sender`` to ``receiver`` (Endpoints
     of the underlay).  Returns how: ``netem`` or ``nftables`` (or ``none (fault injected)``)."""
-    if faults.active("loss-rule-missing"):
-        return "none (fault injected)"
-    if faults.active("loss-12pct"):
-        percent = round(percent * 1.2, 6)
     if kernel.has("netem"):
         _static_neighbours(sender, receiver)
         sender.ns.nl.tc("add", "netem", sender.link.index, 0x10000, loss=percent)
         return "netem"
+    broken = faults.apply("nft", "add", "loss", {"percent": percent})
+    if broken is None:
+        return "none (fault injected)"
+    percent = broken["percent"]
     if not float(percent).is_integer():
         raise HarnessError("the nftables drop filter takes whole percents")
     rules = (f'table netdev kl_loss {{\n chain in {{\n'

@@ -98,14 +98,14 @@ class OVS:
             self.bridges.remove(name)
 
     def add_port(self, bridge: str, port: str, type: str | None = None, **options) -> None:
-        if type == "gre" and faults.active("ovs-gre-port-missing"):
-            return
         argv = ["add-port", bridge, port]
         if type or options:
             argv += ["--", "set", "interface", port]
             if type:
                 argv.append(f"type={type}")
             argv += [f"options:{k}={v}" for k, v in options.items()]
+        if faults.apply("vsctl", "add-port", type, {"args": argv}) is None:
+            return  # an injected fault: the port is never added
         self.vsctl(*argv)
         self._recipe(*argv)
 

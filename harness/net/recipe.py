@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import shlex
 
+from ..core import faults
+
 ETH_P = {0x0003: "all", 0x0800: "ip", 0x86DD: "ipv6", 0x0806: "arp"}
 TC_H_ROOT, INGRESS, CLSACT_EGRESS, CLSACT_INGRESS = 0xFFFFFFFF, 0xFFFF0000, 0xFFFFFFF3, 0xFFFFFFF2
 NUD = {0x80: "permanent", 0x02: "reachable", 0x04: "stale"}
@@ -77,6 +79,9 @@ class RecordingIPRoute:
 
     # -- rtnetlink ----------------------------------------------------------------------------
     def link(self, command, **kw):
+        kw = faults.apply("link", command, kw.get("kind"), kw)  # the one seam of injected faults
+        if kw is None:
+            return None
         before = self.name_of(kw["index"]) if command in ("set", "del") and "index" in kw else None
         reply = self._ipr.link(command, **kw)
         for argv in link_argv(self._ns, command, kw, before, self.name_of):
@@ -113,6 +118,9 @@ class RecordingIPRoute:
         return reply
 
     def tc(self, command, kind=None, index=0, handle_=None, **kw):
+        kw = faults.apply("tc", command, kind, kw)
+        if kw is None:
+            return None
         args = [a for a in (kind, index) if a is not None]
         if handle_ is not None:
             args.append(handle_)

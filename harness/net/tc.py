@@ -23,7 +23,6 @@ from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import RTM_NEWTFILTER
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
-from ..core import faults
 from ..core.units import parse_rate
 from .topology import Link
 
@@ -51,12 +50,10 @@ def ingress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
     """Redirect everything arriving on ``dev`` to the egress of ifb ``to``."""
     nl = dev.ns.nl
     add_ingress(dev)
-    action = {"action": [{"kind": "mirred", "direction": "egress", "action": "redirect",
-                          "ifindex": to.index}]}
-    if faults.active("ingress-no-redirect"):
-        action = {}
     nl.tc("add-filter", "u32", dev.index, parent=INGRESS, prio=prio, protocol=ETH_P_ALL,
-          keys=["0x0/0x0+0"], target=handle(1, 1), **action)
+          keys=["0x0/0x0+0"], target=handle(1, 1),
+          action=[{"kind": "mirred", "direction": "egress", "action": "redirect",
+                   "ifindex": to.index}])
 
 
 def egress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
@@ -85,17 +82,6 @@ def default_burst(rate_bps: int) -> int:
     slack of an emulated guest; over a counting window that starts after the burst drained it
     changes nothing: the long-term rate is the rate."""
     return max(rate_bps // 8 // 50, 65536 + 1514)
-
-
-def configured(rate_bps: int) -> int:
-    """The rate handed to the kernel: the asked one, unless a shaper fault is injected."""
-    if faults.active("shaper-rate-ignored"):
-        return 30 * 10**9  # far above anything a veth carries, and within tc's 32-bit rate
-    for fault, factor in (("shaper-10pct-fast", 1.10), ("shaper-2pct-fast", 1.02),
-                          ("shaper-2pct-slow", 0.98)):
-        if faults.active(fault):
-            return int(rate_bps * factor)
-    return rate_bps
 
 
 def _quantum(rate_bps: int, mtu: int = 1514) -> int:
@@ -140,8 +126,8 @@ class HTB:
 
     def apply(self, dev: Link) -> Shaper:
         asked = parse_rate(self.rate)
-        rate = configured(asked)
-        ceil = configured(parse_rate(self.ceil)) if self.ceil else rate
+        rate = asked
+        ceil = parse_rate(self.ceil) if self.ceil else rate
         nl = dev.ns.nl
         nl.tc("add", "htb", dev.index, handle(1), default=0x10)
         burst = self.burst or default_burst(rate)
@@ -169,8 +155,7 @@ class TBF:
     limit: int | None = None  # bytes; default tbf_limit(rate)
 
     def apply(self, dev: Link) -> Shaper:
-        asked = parse_rate(self.rate)
-        rate = configured(asked)
+        asked = rate = parse_rate(self.rate)
         # at least one 64 KiB GSO packet, so large packets need no segmenting
         burst = self.burst or default_burst(rate)
         dev.ns.nl.tc("add", "tbf", dev.index, handle(1), rate=rate // 8, burst=burst,
@@ -185,7 +170,7 @@ def htb_classes(dev: Link, rates: dict[int, object], default: int) -> dict[int, 
     out = {}
     for minor, rate in rates.items():
         asked = parse_rate(rate)
-        bps = configured(asked)
+        bps = asked
         nl.tc("add-class", "htb", dev.index, handle(1, minor), parent=handle(1),
               rate=bps // 8, ceil=bps // 8, quantum=_quantum(bps), burst=default_burst(bps),
               cburst=default_burst(bps))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from ..core import faults, netns
+from ..core import netns
 from ..core.checkpoint import checkpoint
 from ..core.defer import Defer
 from ..core.errors import HarnessError
@@ -167,8 +167,7 @@ class Link:
 
     def join(self, bridge: "Link") -> "Link":
         """Make this link a port of ``bridge`` (``ip link set dev X master BR``)."""
-        if not faults.active("bridge-port-missing"):
-            self._set(master=bridge.index)
+        self._set(master=bridge.index)
         return self
 
     def delete(self) -> None:
@@ -326,8 +325,6 @@ class Lab:
         DF follows the inner packet's (``df="inherit"``) unless told otherwise.
         """
         check_mtu(inner_mtu)
-        if faults.active("tunnel-mtu-not-lowered"):
-            inner_mtu = max(inner_mtu, 1500)
         ends = []
         base = ipaddress.ip_address("198.18.0.0") + subnet * 256
         for i, (me, peer) in enumerate(((pair.a, pair.b), (pair.b, pair.a)), start=1):

@@ -26,7 +26,7 @@ def pytest_collection_finish(session):
             labs[lab_of(item)] = os.path.join(*parts[:parts.index("labs") + 1])
     for lab, folder in sorted(labs.items()):
         try:
-            presentation.load(lab, labs_dir=folder)
+            presentation.load(lab, labs_dir=folder, strict=True)
         except HarnessError as exc:
             raise pytest.UsageError(f"kernel-lab: {exc}") from None
 

@@ -22,9 +22,10 @@ Everything else stays in the records and in the HTML report's detail view.  A la
 file gets a plain table: measurement, verdict.
 
 Every ``derived.<key>`` path in the file must name a declared figure (harness.core.figures):
-checked when pytest collects the lab (its own figures are declared then) and when a report
-reads the file (beside the declarations its records carry).  A misspelled path is an error
-naming the nearest figure, never a column of blanks.
+checked when pytest collects the lab (its code, which declares its own figures, is loaded
+then): a misspelled path is an error naming the nearest figure, before anything runs.  A report
+reads the declarations its records carry; a lab figure no record of the run carries (its test
+did not run) has nothing to show, and its column stays empty.
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ class Presentation:
         return [c for c in self.columns if (c.key if c.key is not None else c.format == "text")]
 
 
-def load(lab: str, labs_dir: str = LABS_DIR, records: list[dict] | None = None) -> Presentation:
-    """The lab's presentation; every figure it names checked against the declarations (the
-    registry's, and those ``records`` of the lab carry)."""
+def load(lab: str, labs_dir: str = LABS_DIR, records: list[dict] | None = None,
+         strict: bool = False) -> Presentation:
+    """The lab's presentation.  ``strict`` (at collection): every figure it names must be
+    declared; else (a report) a figure neither declared here nor carried by ``records`` is
+    one this run did not measure."""
     path = os.path.join(labs_dir, check_name(lab, "lab"), "slides.toml")
     if not os.path.exists(path):
         return Presentation(lab, lab, columns=[Column("measurement", "name"),
@@ -85,13 +88,22 @@ def load(lab: str, labs_dir: str = LABS_DIR, records: list[dict] | None = None) 
         if r.get("lab") == lab and isinstance(r.get("derived", {}).get("metrics"), dict):
             carried.update(r["derived"]["metrics"])
     where = f"labs/{lab}/slides.toml"
+
+    def figure_of(path):
+        try:
+            return check_path(path, where, carried)
+        except HarnessError:
+            if strict:
+                raise
+            return None
+
     for value in _strings(spec):
-        check_path(value, where, carried)
+        figure_of(value)
     columns = []
     for c in spec.get("column", []):
         if "value" not in c:
             raise HarnessError(f"{where}: a column without a value: {c}")
-        fig = check_path(c["value"], where, carried)
+        fig = figure_of(c["value"])
         columns.append(Column(c.get("header") or (fig.label if fig else c["value"]), c["value"],
                               c.get("format") or (fig.format if fig else "text"), c.get("key")))
     return Presentation(lab, spec.get("title", lab), spec.get("finding", ""), columns,
