@@ -1,7 +1,7 @@
 """The ``kernel-lab`` command.
 
     kernel-lab caps [--kernel K1,K2,...]    what this kernel (and those kernels' configs) can do
-    kernel-lab run [--kernel K [--modules DIR]] LAB...   run labs here or inside kernel K
+    kernel-lab lab [LAB ...]                every lab here, and what this kernel lacks elsewhere
     kernel-lab nightly [--kernels ...] [--labs ...] [--jobs N] [--shard I/N] [--baseline NAME]
                                             every kernel, one verdict each
     kernel-lab merge RUN... --into NAME [--baseline NAME]   shards' run folders as one run
@@ -16,7 +16,6 @@
     kernel-lab baseline save [RUN] [--name NAME]
     kernel-lab compare [RUN] --baseline NAME
     kernel-lab sweep [--dry-run]            remove what dead runs left behind
-    kernel-lab matrix --kernels running,IMAGE --labs LAB[,LAB] [--jobs N]   labs x kernels
     kernel-lab new-lab NAME                 a new lab from labs/_example
 """
 
@@ -191,27 +190,6 @@ def lab_paths(names: list[str]) -> list[str]:
 def all_labs() -> list[str]:
     return sorted(d for d in os.listdir(LABS_DIR) if os.path.isdir(os.path.join(LABS_DIR, d))
                   and not d.startswith((".", "_")) and d != "__pycache__")
-
-
-def cmd_run(args) -> int:
-    import pytest
-
-    argv = lab_paths(args.labs) + ["--results", args.results]
-    if args.kernel:
-        argv += ["--kernel", args.kernel] + (["--modules", args.modules] if args.modules else [])
-    return int(pytest.main(argv + args.pytest_args))
-
-
-def cmd_matrix(args) -> int:
-    from .orchestrate.matrix import matrix
-
-    _need_root("kernel-lab matrix")
-    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
-    labs = [x.strip() for x in args.labs.split(",") if x.strip()]
-    if not kernels or not labs:
-        raise HarnessError("matrix needs --kernels and --labs (comma-separated)")
-    return matrix(kernels, lab_paths(labs), os.path.abspath(args.results), args.vm_timeout,
-                  jobs=args.jobs)
 
 
 def cmd_nightly(args) -> int:
@@ -431,24 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a baseline measurement missing, failed or skipped here is reported, "
                          "not counted as a regression")
     c2.set_defaults(func=cmd_compare)
-    u = sub.add_parser("run", help="run labs with pytest")
-    u.add_argument("labs", nargs="+")
-    u.add_argument("--kernel", help="boot this kernel with virtme-ng and run inside it: an image, "
-                                    "a release in /boot, debian:SUITE[=VERSION], a kernel tree")
-    u.add_argument("--modules", help="with --kernel IMAGE: its modules (INSTALL_MOD_PATH)")
-    u.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    u.set_defaults(func=cmd_run)
     n = sub.add_parser("new-lab", help="start a lab from labs/_example")
     n.add_argument("name")
     n.add_argument("--labs-dir", default=LABS_DIR, help=argparse.SUPPRESS)
     n.set_defaults(func=cmd_new_lab)
-    m = sub.add_parser("matrix", help="labs x kernels, one table")
-    m.add_argument("--kernels", required=True,
-                   help="comma-separated: running, images, releases, debian:SUITE, trees")
-    m.add_argument("--labs", required=True, help="lab names, comma-separated")
-    m.add_argument("--vm-timeout", type=float, default=1800.0)
-    m.add_argument("--jobs", type=int, default=1, help="cells at once (pytest-xdist workers)")
-    m.set_defaults(func=cmd_matrix)
     ni = sub.add_parser("nightly", help="the labs on several kernels: report, baselines, verdict")
     ni.add_argument("--kernels", help="comma-separated (default: running, debian:bookworm, "
                                       "debian:trixie, debian:sid)")

@@ -1,4 +1,4 @@
-"""Named points where a crash test can stop the harness (tests/test_crash.py).
+"""Named points where a crash test can stop the harness (tests/system/test_crash.py).
 
 ``KERNEL_LAB_PAUSE_AT=<name>`` makes the process create the file named by
 ``KERNEL_LAB_PAUSE_MARK`` and sleep when it reaches that point, so the test can SIGKILL it

@@ -23,12 +23,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import statistics
 import subprocess
 import sys
+
+from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..report.exports import write_exports
 from ..report.files import write_report
+from ..core.units import format_rate
 from ..report.tables import load_runs
 from ..results import baseline, pending
 from ..vm.kernels import RUNNING
@@ -110,6 +114,39 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
         k.baseline_note += "; saved as the new baseline"
 
 
+def key_figures(records: list[dict]) -> str:
+    errors = [abs(r["derived"][k]) for r in records for k in ("goodput_error", "counter_error")
+              if isinstance(r.get("derived", {}).get(k), (int, float))]
+    base = [r["derived"]["goodput_bps"] for r in records if r.get("derived", {}).get("baseline")]
+    parts = []
+    if errors:
+        parts.append(f"median abs. error {statistics.median(errors) * 100:.2f} %, "
+                     f"max {max(errors) * 100:.2f} %")
+    if base:
+        parts.append(f"veth {format_rate(base[0])}")
+    return "; ".join(parts)
+
+
+def lab_table(kernels: list[KernelResult], labs: list[str]) -> str:
+    """Lab x kernel: passed/failed/skipped of each cell and its key figures."""
+    headers = ["lab"] + [k.label for k in kernels]
+    rows = []
+    for lab in labs:
+        row = [lab]
+        for k in kernels:
+            counts = k.per_lab.get(lab)
+            if counts is None:
+                error = next((e for e in k.errors if e.startswith(f"{lab}:")), "no result")
+                row.append(f"no result ({error})")
+                continue
+            verdict = "PASS" if counts["failed"] == 0 and counts["passed"] > 0 else "FAIL"
+            figures = key_figures([r for r in k.records if r["lab"] == lab])
+            row.append(f"{verdict}: {counts['passed']} passed, {counts['failed']} failed, "
+                       f"{counts['skipped']} skipped" + (f"; {figures}" if figures else ""))
+        rows.append(row)
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
 def finish(run_dir: str, results: str, order: list[str] | None = None,
            expected: list[str] | None = None, baseline_name: str | None = None,
            save_baseline: bool = False, expect_skip: list[str] | None = None) -> int:
@@ -143,6 +180,9 @@ def finish(run_dir: str, results: str, order: list[str] | None = None,
         write_report(runs, run_dir, formats=("md", "html"))
     write_exports(run_dir)
     text = summary_table(kernels) if kernels else "no cell ran"
+    labs = sorted({lab for k in kernels for lab in k.per_lab})
+    if kernels and labs:  # the lab x kernel view (what kernel-lab matrix used to print)
+        text += "\n\nPer lab and kernel:\n\n" + lab_table(kernels, labs)
     for k in kernels:  # which figure moved, not only how many, and how to find the commit
         if k.regressions:
             text += (f"\n\nRegressions on {k.spec} against its baseline:\n\n"

@@ -1,5 +1,5 @@
 """gre_mtu's summary table: rows added by the tests, printed at the end of the session and
-written to results/<run>/gre_mtu/table.md (harness.summary)."""
+written to results/<run>/gre_mtu/table.md (harness.results.summary, as harness.lab.summary)."""
 
 import pytest
 

@@ -8,7 +8,7 @@ def kl(*args):
 
 
 def test_unknown_lab_is_one_line():
-    r = kl("run", "no_such_lab")
+    r = kl("kconfig", "no_such_lab")
     assert r.returncode == 2
     assert r.stderr.strip() == "kernel-lab: unknown lab 'no_such_lab': no folder labs/no_such_lab"
 
