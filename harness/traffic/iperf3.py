@@ -131,11 +131,15 @@ class Iperf3:
         client = self._spawn(src.ns, "client", opts, preexec_fn)
         return Iperf3Flow(self.run, server, client, protocol, seconds)
 
-    def measure(self, src, dst, seconds: float, tool_retries: int = 0, **kwargs) -> TrafficResult:
+    def measure(self, src, dst, seconds: float, tool_retries: int = 0, before_attempt=None,
+                **kwargs) -> TrafficResult:
         """Run a flow to completion.  ``tool_retries``: run again when iperf3 itself fails (its
         control connection can time out on a deliberately lossy path); the attempts are kept
-        in the result's raw data."""
+        in the result's raw data.  ``before_attempt`` runs before each attempt (a lab reading
+        its counters: a delta must span the attempt whose result it is judged with)."""
         for attempt in range(tool_retries + 1):
+            if before_attempt is not None:
+                before_attempt()
             try:
                 result = self.start(src, dst, seconds, **kwargs).wait()
                 result.raw["_attempts"] = attempt + 1

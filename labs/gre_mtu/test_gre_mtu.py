@@ -144,11 +144,13 @@ def test_fragment_loss_multiplies_datagram_loss(lab, pair, kind, kernel, iperf3,
         # one tunnel at a time: two GRE devices with the same endpoints and no key clash
         tun = lab.tunnel(pair, kind, inner_mtu=inner_mtu, subnet=subnet,
                          suffix=f"t{inner_mtu}", vxlan_id=inner_mtu)
-        before = frag_counters(tun)
-        # iperf3's own control connection crosses the lossy path too: retry if it fails
+        # iperf3's own control connection crosses the lossy path too: retry if it fails (seen:
+        # three failed attempts in a row once in CI), counting each attempt's counters afresh
+        start = {}
         run = iperf3.measure(tun.a, tun.b, seconds=3, protocol="udp", bandwidth=UDP_RATE,
-                             size=tun.a.link.mtu - 28, port=5201 + inner_mtu, tool_retries=2)
-        d = delta(before, settled(lambda: frag_counters(tun)))
+                             size=tun.a.link.mtu - 28, port=5201 + inner_mtu, tool_retries=4,
+                             before_attempt=lambda: start.update(counters=frag_counters(tun)))
+        d = delta(start["counters"], settled(lambda: frag_counters(tun)))
         k = round(per_datagram(d)) or 1
         expected = 1 - (1 - p) ** k
         lost, into = path_loss(run, d)
