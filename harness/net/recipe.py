@@ -84,37 +84,57 @@ class RecordingIPRoute:
             return None
         before = self.name_of(kw["index"]) if command in ("set", "del") and "index" in kw else None
         reply = self._ipr.link(command, **kw)
-        for argv in link_argv(self._ns, command, kw, before, self.name_of):
-            self.recipe.add(*argv)
+        self._note(lambda: link_argv(self._ns, command, kw, before, self.name_of),
+                   f"link {command} {kw}")
         return reply
+
+    def _note(self, spell, what: str, many: bool = True) -> None:
+        """Write the call's commands down; a call the recipe cannot spell (an argument form it
+        does not know) leaves a ``# not expressible`` line: recording never fails a call the
+        kernel accepted."""
+        try:
+            lines = spell()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.recipe.add(f"# not expressible: {what} ({type(exc).__name__}: {exc})")
+            return
+        for argv in (lines if many else [lines]):
+            self.recipe.add(*argv)
 
     def addr(self, command, **kw):
         reply = self._ipr.addr(command, **kw)
-        argv = ["ip", "-n", self._ns, "addr", command, f"{kw['address']}/{kw['prefixlen']}",
-                "dev", self.name_of(kw["index"])]
-        if kw.get("flags", 0) & 0x02:
-            argv.append("nodad")
-        self.recipe.add(*argv)
+
+        def spell():
+            argv = ["ip", "-n", self._ns, "addr", command, f"{kw['address']}/{kw['prefixlen']}",
+                    "dev", self.name_of(kw["index"])]
+            return argv + (["nodad"] if kw.get("flags", 0) & 0x02 else [])
+
+        self._note(spell, f"addr {command} {kw}", many=False)
         return reply
 
     def route(self, command, **kw):
         reply = self._ipr.route(command, **kw)
-        if command in ("add", "replace", "del"):
+
+        def spell():
             argv = ["ip", "-n", self._ns, "route", command, kw["dst"]]
             if kw.get("gateway"):
                 argv += ["via", kw["gateway"]]
             if kw.get("oif"):
                 argv += ["dev", self.name_of(kw["oif"])]
-            self.recipe.add(*argv)
+            return argv
+
+        if command in ("add", "replace", "del"):
+            self._note(spell, f"route {command} {kw}", many=False)
         return reply
 
     def neigh(self, command, **kw):
         reply = self._ipr.neigh(command, **kw)
-        argv = ["ip", "-n", self._ns, "neigh", command, kw["dst"], "lladdr", kw["lladdr"],
-                "dev", self.name_of(kw["ifindex"])]
-        if kw.get("state") in NUD:
-            argv += ["nud", NUD[kw["state"]]]
-        self.recipe.add(*argv)
+
+        def spell():
+            argv = ["ip", "-n", self._ns, "neigh", command, kw["dst"], "lladdr", kw["lladdr"],
+                    "dev", self.name_of(kw["ifindex"])]
+            return argv + (["nud", NUD[kw["state"]]] if kw.get("state") in NUD else [])
+
+        self._note(spell, f"neigh {command} {kw}", many=False)
         return reply
 
     def tc(self, command, kind=None, index=0, handle_=None, **kw):
@@ -125,8 +145,8 @@ class RecordingIPRoute:
         if handle_ is not None:
             args.append(handle_)
         reply = self._ipr.tc(command, *args, **kw)
-        self.recipe.add(*tc_argv(self._ns, command, kind, self.name_of(index), handle_, kw,
-                                 self.name_of))
+        self._note(lambda: tc_argv(self._ns, command, kind, self.name_of(index), handle_, kw,
+                                   self.name_of), f"tc {command} {kind} {kw}", many=False)
         return reply
 
 
@@ -156,7 +176,7 @@ def link_argv(ns: str, command: str, kw: dict, before: str | None, name_of) -> l
         argv += ["mtu", kw["mtu"]]
     argv += ["type", kw["kind"], *kind_args(kw)]
     if kw["kind"] == "veth" and "peer" in kw:
-        peer = kw["peer"]
+        peer = kw["peer"] if isinstance(kw["peer"], dict) else {"ifname": kw["peer"]}
         argv += ["peer", "name", peer["ifname"]]
         if "net_ns_fd" in peer:
             argv += ["netns", peer["net_ns_fd"]]

@@ -46,3 +46,26 @@ def test_what_cannot_be_spelled_says_so_and_is_never_replayed():
     assert r.lines == ["# not expressible: tc filter flower {'parent': 65536}"]
     assert not _allowed(["ip", "link", "add", "x", "type", "dummy"], "kl0001-")
     assert _allowed(["ip", "-n", "kl0001-a", "link", "set", "dev", "lo", "up"], "kl0001-")
+
+
+def test_a_call_the_recipe_cannot_spell_still_happens_and_says_so():
+    """Recording never fails a call the kernel accepted (seen: test_nic's fixtures give a veth
+    peer as a plain name, and every one of them errored before this)."""
+    from harness.net.recipe import RecordingIPRoute
+
+    class Fake:
+        calls = []
+
+        def link(self, command, **kw):
+            self.calls.append((command, kw))
+
+        def get_links(self, index):
+            return []
+
+    assert link_argv("N", "add", {"ifname": "nicA", "kind": "veth", "peer": "nicB"}, None,
+                     name_of)[0][-3:] == ["peer", "name", "nicB"]
+    r = Recipe()
+    ipr = RecordingIPRoute(Fake(), "N", r)
+    ipr.link("add", ifname="x", kind="veth", peer={})  # a peer without a name: no spelling
+    assert Fake.calls == [("add", {"ifname": "x", "kind": "veth", "peer": {}})]
+    assert r.lines[0].startswith("# not expressible: link add")
