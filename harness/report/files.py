@@ -18,13 +18,9 @@ EXTENSIONS = {"md": "report.md", "html": "report.html", "latex": "report.tex", "
 def topology_of(lab: str, runs: list[Run]) -> dict | None:
     """The netlink snapshot of the test the lab's presentation names (else the first one a
     record of the lab keeps)."""
-    pres = presentation.load(lab, records=[r for run in runs for r in run.records])
-    candidates = [r for run in runs for r in run.records if r["lab"] == lab
-                  and r.get("state", {}).get("topology")]
-    chosen = [r for r in candidates if pres.topology and
-              r["test_id"].split("::")[-1].split("[")[0] == pres.topology]
-    pick = (chosen or candidates)
-    return pick[0]["state"]["topology"] if pick else None
+    records = [r for run in runs for r in run.records]
+    rec = presentation.drawn_record(presentation.load(lab, records=records), records, "topology")
+    return rec["state"]["topology"] if rec else None
 
 
 def figures(runs: list[Run], out_dir: str) -> dict[str, list[tuple[str, str]]]:

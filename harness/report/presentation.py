@@ -123,6 +123,15 @@ def _strings(spec):
         yield spec
 
 
+def drawn_record(pres: Presentation, records: list[dict], key: str) -> dict | None:
+    """The record of the lab whose ``state[key]`` the report shows (its topology, its recipe):
+    the test ``pres.topology`` names, else the first record that keeps one."""
+    candidates = [r for r in records if r["lab"] == pres.lab and r.get("state", {}).get(key)]
+    chosen = [r for r in candidates if pres.topology and
+              r["test_id"].split("::")[-1].split("[")[0] == pres.topology]
+    return (chosen or candidates or [None])[0]
+
+
 def get(record: dict, path: str):
     """The value at a dotted path of a record (``derived.goodput_error``), or None."""
     value = record

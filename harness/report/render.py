@@ -145,18 +145,6 @@ def _img(path: str, alt: str) -> str:
             f"<figcaption>{html.escape(alt)}</figcaption></figure>\n")
 
 
-def recipe_of(lab: str, runs: list[Run]) -> tuple[str, list[str]] | None:
-    """(test, the ip/tc commands it built its lab with) for the test the lab's presentation
-    draws (else the first with a recipe)."""
-    pres = presentation.load(lab, records=[r for run in runs for r in run.records])
-    candidates = [r for run in runs for r in run.records if r["lab"] == lab
-                  and r.get("state", {}).get("recipe")]
-    chosen = [r for r in candidates if pres.topology and
-              r["test_id"].split("::")[-1].split("[")[0] == pres.topology]
-    pick = (chosen or candidates)
-    return (pick[0]["test_id"].split("::")[-1], pick[0]["state"]["recipe"]) if pick else None
-
-
 def html_page(runs: list[Run], figures: dict | None = None, problems=()) -> str:
     figures = figures or {}
     parts = []
@@ -170,11 +158,12 @@ def html_page(runs: list[Run], figures: dict | None = None, problems=()) -> str:
         if t["splats"]:
             parts.append(f"<p class=problem>kernel splats: {html.escape(t['splats'])}</p>")
         parts += [_img(path, title) for title, path in figures.get(t["lab"], [])]
-        recipe = recipe_of(t["lab"], t["runs"])
-        if recipe:
+        rec = presentation.drawn_record(t["pres"], [r for run in t["runs"] for r in run.records],
+                                        "recipe")
+        if rec:  # the lab's presentation, loaded once for its table, picks whose recipe
             parts.append(f"<details><summary>the recipe that ran, as ip/tc commands "
-                         f"({html.escape(recipe[0])})</summary><pre>"
-                         f"{html.escape(chr(10).join(recipe[1]))}</pre></details>")
+                         f"({html.escape(rec['test_id'].split('::')[-1])})</summary><pre>"
+                         f"{html.escape(chr(10).join(rec['state']['recipe']))}</pre></details>")
         for run in t["runs"]:
             headers, rows = details([r for r in run.records if r["lab"] == t["lab"]])
             parts.append(f"<details><summary>every measurement on {html.escape(run.label)}"
