@@ -13,6 +13,7 @@ and qdiscs (``state.lab``).  Markdown and HTML.
 from __future__ import annotations
 
 import html
+import os
 
 from tabulate import tabulate
 
@@ -129,7 +130,9 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(parts)
 
 
-def html_section(records: list[dict]) -> str:
+def html_section(records: list[dict], base_of=None) -> str:
+    """The failure view; ``base_of(record)`` gives the folder a record's capture files are
+    named from, as the page's links see it (default: as named)."""
     failed = failed_records(records)
     if not failed:
         return ""
@@ -148,10 +151,12 @@ def html_section(records: list[dict]) -> str:
         elif (r.get("evidence") or {}).get("problem"):
             parts.append(f"<p>Counters: {html.escape(r['evidence']['problem'])}</p>")
         rows = _capture_rows(r)
+        base = base_of(r) if base_of else ""
         if rows:
             body = "".join(
                 "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row[:-1]) + "<td>"
-                + " ".join(f"<a href='{html.escape(f)}' download>{html.escape(f.rsplit('/', 1)[-1])}</a>"
+                + " ".join(f"<a href='{html.escape(os.path.normpath(os.path.join(base, f)))}' download>"
+                           f"{html.escape(f.rsplit('/', 1)[-1])}</a>"
                            for f in row[-1]) + "</td></tr>" for row in rows)
             parts.append("<p>Packets captured on each link (the last few MB of each; the pcap "
                          "files open in Wireshark and tcpdump):</p><table><tr>"

@@ -10,24 +10,30 @@ from ..core.paths import inside
 from . import presentation, topology
 from .plots import make_plots
 from .render import beamer, html_page, latex_frames, markdown
-from .tables import Run
+from .tables import Run, labs_of
 
 EXTENSIONS = {"md": "report.md", "html": "report.html", "latex": "report.tex", "beamer": "deck.tex"}
 
 
 def topology_of(lab: str, runs: list[Run]) -> dict | None:
     """The netlink snapshot of the test the lab's presentation names (else the first one a
-    record of the lab keeps)."""
+    record of the lab keeps), marked where the lab's other tests built it differently (a
+    tunnel's MTU 1400 in one test, 1500 in another): the diagram is the lab's, not one test's."""
     records = [r for run in runs for r in run.records]
     rec = presentation.drawn_record(presentation.load(lab, records=records), records, "topology")
-    return rec["state"]["topology"] if rec else None
+    if not rec:
+        return None
+    mine = [r for r in records if r["lab"] == lab]
+    return topology.with_variants(rec["state"]["topology"],
+                                  [r["state"]["topology"] for r in mine
+                                   if r.get("state", {}).get("topology")],
+                                  [r["state"]["lab"] for r in mine if r.get("state", {}).get("lab")])
 
 
 def figures(runs: list[Run], out_dir: str) -> dict[str, list[tuple[str, str]]]:
     """lab -> [(title, png path)]: its topology diagram first, then its plots."""
     out: dict[str, list[tuple[str, str]]] = {}
-    labs = sorted({r["lab"] for run in runs for r in run.records})
-    for lab in labs:
+    for lab in labs_of(runs):
         topo = topology_of(lab, runs)
         if topo:
             title = f"{lab}: what the lab built (read back over netlink)"
@@ -48,7 +54,7 @@ def write_report(runs: list[Run], out_dir: str, formats=("md", "html", "latex", 
     paths = {"figures": [p for lab in figs.values() for _, p in lab]}
     for fmt in formats:
         text = {"md": lambda: markdown(runs, problems),
-                "html": lambda: html_page(runs, figs, problems),
+                "html": lambda: html_page(runs, figs, problems, out_dir),
                 "latex": lambda: latex_frames(runs, figs),
                 "beamer": lambda: beamer(runs, figs)}[fmt]()
         path = os.path.join(out_dir, EXTENSIONS[fmt])

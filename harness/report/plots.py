@@ -28,6 +28,7 @@ from ..core.paths import inside  # noqa: E402
 from ..core.units import format_rate  # noqa: E402
 from ..measure.stats import summarize  # noqa: E402
 from .presentation import get, load  # noqa: E402
+from .tables import labs_of  # noqa: E402
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
@@ -46,18 +47,46 @@ def _label(record: dict, paths) -> str:
 
 def _panels(runs, sharey=True):
     """One panel per run, at most two side by side (four kernels make a 2 x 2 grid that is
-    still readable on a slide; a row of four was not)."""
+    still readable on a slide; a row of four was not).  The plot's title is the slide's (or the
+    HTML caption's), never drawn in the image; a panel is titled by its kernel only when there
+    are several."""
     ncols = min(len(runs), 2)
     nrows = -(-len(runs) // ncols)
-    fig, grid = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 1.2, 3.4 * nrows),
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 1.2, 4.2 if nrows == 1 else 3.2 * nrows),
                              sharey=sharey, squeeze=False)
     fig.kernel_lab_points = []  # what was drawn, written beside the PNG for checking
+    fig.kernel_lab_axes = {}
     axes = list(grid.flat)
     for ax in axes[len(runs):]:
         ax.set_visible(False)
     for ax, run in zip(axes, runs):
-        ax.set_title(run.label, fontsize=9)
+        if len(runs) > 1:
+            ax.set_title(run.label, fontsize=9)
     return fig, axes[:len(runs)]
+
+
+def _same_measurements(data, label_of) -> bool:
+    """Whether every panel shows the same measurements (then they share an axis): a lab whose
+    tests were split across kernels (GRE in a guest, VXLAN on the host) puts different things
+    in each panel, and one axis for both would hide the smaller and invite a false comparison."""
+    sets = [{label_of(r) for r in recs} for _, recs in data]
+    return all(s == sets[0] for s in sets)
+
+
+def _scale_to_data(ax, values: list[float], tol: float) -> float:
+    """The y range (%) of an error plot: a few times the data's own reach, so a spread of
+    hundredths of a percent is visible; the tolerance band is drawn when it fits, and named as
+    off scale when it does not.  Returns the half range."""
+    reach = max((abs(v) for v in values), default=0.0)
+    lim = max(reach * 1.5, 0.05)
+    if tol <= lim:
+        lim = max(lim, tol * 1.15)
+        ax.axhspan(-tol, tol, color="#dde8f4", label=f"±{tol:g} % tolerance")
+    else:
+        ax.text(0.01, 0.98, f"±{tol:g} % tolerance: off scale", transform=ax.transAxes,
+                fontsize=7, va="top", color="#555")
+    ax.set_ylim(-lim, lim)
+    return lim
 
 
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
@@ -67,8 +96,8 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
     fig, axes = _panels(runs)
     rates = sorted({get(r, spec["x"]) for _, recs in data for r in recs})
     tol = max((r.get("tolerance") or 0.0) for _, recs in data for r in recs) * 100
+    drawn = []  # (x, mean, half width, axis) of every point, for the range and the worst
     for ax, (run, recs) in zip(axes, data):
-        ax.axhspan(-tol, tol, color="#dde8f4", label=f"±{tol:g} % tolerance")
         ax.axhline(0, color="#888", lw=0.8)
         series = sorted({_label(r, spec["series"]) for r in recs})
         n = max(len(series) * len(spec["y"]), 1)
@@ -95,6 +124,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
                     ax.errorbar(xs, means, yerr=errs if any(errs) else None, fmt=y.get("marker", "o"),
                                 color=COLOURS[colour % len(COLOURS)], capsize=3,
                                 label=f"{s}, {y['label']}")
+                    drawn += [(x, m, e, ax) for x, m, e in zip(xs, means, errs)]
                 i += 1
         ax.set_xticks(range(len(rates)), [format_rate(r).replace(".00 ", " ").replace(" ", "\n")
                                           for r in rates], fontsize=8)
@@ -102,8 +132,15 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::2]:  # the left column
         ax.set_ylabel(spec.get("ylabel", "error (%)"))
-    lim = max(tol * 1.6, 1.0)
-    axes[0].set_ylim(-lim, lim)
+    lim = 0.0
+    for ax in axes:  # shared y: one range for all panels, the band (or its note) on each
+        lim = _scale_to_data(ax, [m + e for _, m, e, _ in drawn] + [m - e for _, m, e, _ in drawn],
+                             tol)
+    fig.kernel_lab_axes = {"ylim": [-lim, lim], "tolerance": tol / 100}
+    if drawn:  # the worst point, labelled with its value
+        x, m, _, ax = max(drawn, key=lambda d: abs(d[1]))
+        ax.annotate(f"{m:+.2f} %", (x, m), xytext=(4, 6 if m >= 0 else -12),
+                    textcoords="offset points", fontsize=7, fontweight="bold")
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
@@ -112,7 +149,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
     data = [(run, _records(run, lab, spec)) for run in runs]
     if not any(recs for _, recs in data):
         return None
-    fig, axes = _panels(runs)
+    fig, axes = _panels(runs, sharey=_same_measurements(data, lambda r: _label(r, spec["group"])))
     scale = float(spec.get("scale", 1.0))
     for ax, (run, recs) in zip(axes, data):
         groups = []
@@ -178,14 +215,18 @@ def matrix(spec: dict, lab: str, runs) -> plt.Figure | None:
     return fig
 
 
+def _texts(fig) -> list[str]:
+    """Every text drawn in the figure (titles, labels, notes), for checking what it says."""
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+
 KINDS = {"error_vs_rate": error_vs_rate, "bars": bars, "matrix": matrix}
 
 
 def make_plots(runs, out_dir: str) -> dict[str, str]:
     """Every declared plot of every lab in ``runs``: {title: png path}."""
     plots = {}
-    labs = sorted({r["lab"] for run in runs for r in run.records})
-    for lab in labs:
+    for lab in labs_of(runs):
         present = [run for run in runs if any(r["lab"] == lab for r in run.records)]
         pres = load(lab, records=[r for run in present for r in run.records])
         for n, spec in enumerate(pres.plots):
@@ -193,12 +234,12 @@ def make_plots(runs, out_dir: str) -> dict[str, str]:
             if fig is None:
                 continue
             title = f"{lab}: {spec.get('title', spec['kind'])}"
-            fig.suptitle(title, fontsize=10)
             fig.tight_layout()
             path = inside(out_dir, f"{lab}-{n + 1}.png")
             fig.savefig(path, dpi=130)
             with open(path[:-4] + ".json", "w") as f:
-                json.dump({"title": title, "points": fig.kernel_lab_points}, f, indent=1)
+                json.dump({"title": title, "points": fig.kernel_lab_points,
+                           "axes": fig.kernel_lab_axes, "texts": _texts(fig)}, f, indent=1)
             plt.close(fig)
             plots[title] = path
     return plots

@@ -6,8 +6,12 @@ Each lab may declare, in ``labs/<lab>/slides.toml``, what a slide shows of it::
     finding = "HTB and TBF on an ifb hold the configured rate within 5 %"
     rows = "derived.configured_bps"          # only records that have this field
     sort = ["params.qdisc", "derived.configured_bps", "params.generator"]
-    compare = "error"                        # the column shown per kernel, side by side
+    compare = ["error", "throughput"]        # shown per kernel side by side: the first a row has
     topology = "test_ingress_shaping_is_accurate"   # whose netlink snapshot to draw
+
+    [headline]                               # the lab's finding in one line on the summary slide
+    text = "HTB and TBF on an ifb"           # -> "HTB and TBF on an ifb: 32 figures, worst +0.07 %"
+    value = "derived.counter_error"          # the figure; worst = largest |value| (or "max", "min")
 
     [[column]]
     value = "derived.configured_bps"         # a dotted path into the record
@@ -64,6 +68,13 @@ class Presentation:
     topology: str | None = None
     plots: list[dict] = field(default_factory=list)
     rows_per_frame: int = 9
+    headline: dict = field(default_factory=dict)
+
+    @property
+    def compared(self) -> list[str]:
+        """The headers shown per kernel side by side (``compare``: one, or a list: the first
+        a measurement has)."""
+        return [self.compare] if isinstance(self.compare, str) else list(self.compare or [])
 
     @property
     def key_columns(self) -> list[Column]:
@@ -108,7 +119,8 @@ def load(lab: str, labs_dir: str = LABS_DIR, records: list[dict] | None = None,
                               c.get("format") or (fig.format if fig else "text"), c.get("key")))
     return Presentation(lab, spec.get("title", lab), spec.get("finding", ""), columns,
                         spec.get("rows"), spec.get("sort", []), spec.get("compare"),
-                        spec.get("topology"), spec.get("plot", []), spec.get("rows_per_frame", 9))
+                        spec.get("topology"), spec.get("plot", []), spec.get("rows_per_frame", 9),
+                        spec.get("headline", {}))
 
 
 def _strings(spec):
@@ -187,36 +199,76 @@ def groups(pres: Presentation, records: list[dict]) -> list[list[dict]]:
     return list(by_name.values())
 
 
+def mark(verdict: str) -> str:
+    """A table's verdict cell: empty for a pass (a slide marks only what failed, was skipped
+    or is flaky), the verdict otherwise."""
+    return "" if verdict == "passed" else verdict
+
+
+def _cells(pres: Presentation, recs: list[dict], verdict_of) -> list[str]:
+    return [mark(verdict_of(recs)) if c.format == "verdict" else
+            fmt_summary([get(r, c.value) for r in recs], c.format) for c in pres.columns]
+
+
+def _without_empty_verdicts(pres: Presentation, headers, rows):
+    """Drop a verdict column in which every row passed."""
+    drop = {i for i, c in enumerate(pres.columns)
+            if c.format == "verdict" and not any(row[i] for row in rows)}
+    return ([h for i, h in enumerate(headers) if i not in drop],
+            [[cell for i, cell in enumerate(row) if i not in drop] for row in rows])
+
+
 def table(pres: Presentation, records: list[dict], verdict_of) -> tuple[list[str], list[list[str]]]:
-    """The lab's slide table for one run: its columns, a row per measurement."""
-    rows = []
-    for recs in groups(pres, records):
-        row = []
-        for c in pres.columns:
-            if c.format == "verdict":
-                row.append(verdict_of(recs))
-            else:
-                row.append(fmt_summary([get(r, c.value) for r in recs], c.format))
-        rows.append(row)
-    return [c.header for c in pres.columns], rows
+    """The lab's slide table for one run: its columns, a row per measurement; the verdict
+    column only where something did not pass."""
+    rows = [_cells(pres, recs, verdict_of) for recs in groups(pres, records)]
+    return _without_empty_verdicts(pres, [c.header for c in pres.columns], rows)
 
 
 def cross_kernel(pres: Presentation, runs, verdict_of) -> tuple[list[str], list[list[str]]]:
-    """The same measurements on several kernels: the key columns, then per kernel the compared
-    column and the verdict."""
+    """The same measurements on several kernels: the key columns, then per kernel the first
+    of the compared columns that the measurement has, marked when it did not pass.  When
+    every measurement ran on one kernel only (a lab split across kernels to fill what one
+    lacks), a kernel-by-kernel grid would be half empty: one table of the lab's columns, with
+    the kernel each figure came from."""
     keys = pres.key_columns or [Column("measurement", "name")]
-    value = next((c for c in pres.columns if c.header == pres.compare), None)
-    order, cells = [], {}
+    compared = [c for header in pres.compared for c in pres.columns if c.header == header]
+    order, where = [], {}
     for run in runs:
         for recs in groups(pres, run.records):
             ident = tuple(fmt_summary([get(recs[0], k.value)], k.format) for k in keys)
-            if ident not in cells:
+            if ident not in where:
                 order.append(ident)
-                cells[ident] = {}
-            text = verdict_of(recs)
-            if value is not None:
-                text = f"{fmt_summary([get(r, value.value) for r in recs], value.format)}, {text}"
-            cells[ident][run.label] = text
-    headers = [k.header for k in keys] + [run.label for run in runs]
-    return headers, [list(ident) + [cells[ident].get(run.label, "-") for run in runs]
-                     for ident in order]
+                where[ident] = {}
+            where[ident][run.label] = recs
+    if all(len(on) == 1 for on in where.values()):
+        rows = [_cells(pres, recs, verdict_of) + [label]
+                for ident in order for label, recs in where[ident].items()]
+        return _without_empty_verdicts(pres, [c.header for c in pres.columns] + ["kernel"], rows)
+
+    def text(c, recs) -> str:
+        return mark(verdict_of(recs)) if c.format == "verdict" else \
+            fmt_summary([get(r, c.value) for r in recs], c.format)
+
+    def shown(ident) -> Column | None:
+        """The first compared column that the measurement has on some kernel."""
+        return next((c for c in compared for recs in where[ident].values()
+                     if text(c, recs) not in ("", "-")), None)
+
+    def cell(c, recs) -> str:
+        if recs is None:
+            return "-"
+        verdict = mark(verdict_of(recs))
+        value = text(c, recs) if c is not None else "-"
+        if value in ("", "-"):
+            return verdict or "ok"
+        return f"{value}, {verdict}" if verdict and value != verdict else value
+
+    named = len(compared) > 1  # which figure a row shows, when rows show different ones
+    headers = [k.header for k in keys] + (["figure"] if named else []) + [run.label for run in runs]
+    rows = []
+    for ident in order:
+        c = shown(ident)
+        rows.append(list(ident) + ([c.header if c else "-"] if named else [])
+                    + [cell(c, where[ident].get(run.label)) for run in runs])
+    return headers, rows

@@ -20,8 +20,8 @@ import re
 
 from tabulate import tabulate
 
-from . import presentation
-from . import failures
+from . import failures, presentation
+from .summary import Summary, summarize
 from .tables import Run, details, labs_of, load_runs, splat_note, verdict_of
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -70,8 +70,20 @@ def lab_tables(runs: list[Run]) -> list[dict]:
     return out
 
 
+ATTENTION_SHOWN = 4  # lines of "needs a look" on the summary slide; the rest: the failure view
+
+
+def summary_markdown(s: Summary) -> str:
+    rows = [[lab] + [s.cell(lab, k) for k in s.kernels] for lab in s.labs]
+    out = [f"**{s.line()}**\n", tabulate(rows, headers=["lab"] + s.kernels, tablefmt="github",
+                                          disable_numparse=True) + "\n"]
+    out += [f"- {h}" for h in s.headlines]
+    out += [f"- **{a}**" for a in s.attention]
+    return "\n".join(out) + "\n"
+
+
 def markdown(runs: list[Run], problems: list[str]) -> str:
-    parts = []
+    parts = ["## What the run found\n", summary_markdown(summarize(runs))]
     for t in lab_tables(runs):
         parts.append(f"### {t['pres'].title} ({t['lab']}, {t['where']})\n")
         if t["pres"].finding:
@@ -106,6 +118,7 @@ def latex_frames(runs: list[Run], figures: dict | None = None) -> str:
     figures = figures or {}
     for t in lab_tables(runs):
         chunks = _chunks(t["rows"], t["pres"].rows_per_frame)
+        sep = 3 if len(t["headers"]) > 5 else 4  # a wide table's columns sit closer
         for i, chunk in enumerate(chunks):
             part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
             finding = (f"\\par\\smallskip{{\\scriptsize {latex_escape(t['pres'].finding)}}}"
@@ -113,7 +126,7 @@ def latex_frames(runs: list[Run], figures: dict | None = None) -> str:
             frames.append(
                 f"\\begin{{frame}}{{{latex_escape(t['pres'].title)}{part}}}\n"
                 f"\\framesubtitle{{{latex_ident(t['lab'])}, {latex_escape(t['where'])}}}\n"
-                "\\centering\\footnotesize\\setlength{\\tabcolsep}{4pt}\n"
+                f"\\centering\\footnotesize\\setlength{{\\tabcolsep}}{{{sep}pt}}\n"
                 f"{_latex_table(t['headers'], chunk)}\n{finding}\n"
                 "\\end{frame}\n")
         for title, path in figures.get(t["lab"], []):
@@ -123,18 +136,37 @@ def latex_frames(runs: list[Run], figures: dict | None = None) -> str:
     return "\n".join(frames)
 
 
+def summary_frame(s: Summary) -> str:
+    """The frame after the title: the labs x kernels matrix, each lab's finding in a sentence
+    with its number, and what needs a look (failures, regressions, splats)."""
+    matrix = _latex_table(["lab"] + s.kernels,
+                          [[lab] + [s.cell(lab, k) for k in s.kernels] for lab in s.labs])
+    items = [latex_escape(h) for h in s.headlines]
+    shown = s.attention[:ATTENTION_SHOWN]
+    items += [f"\\textcolor{{red!70!black}}{{{latex_escape(a[:160])}}}" for a in shown]
+    if len(s.attention) > len(shown):
+        items.append(f"and {len(s.attention) - len(shown)} more: see the report's failures")
+    return ("\\begin{frame}{What the run found}\n"
+            f"\\framesubtitle{{{latex_escape(s.line())}}}\n"
+            "\\centering\\scriptsize\\setlength{\\tabcolsep}{4pt}\n"
+            f"{matrix}\n\\par\\medskip\\raggedright\n"
+            "\\begin{itemize}\\setlength{\\itemsep}{1pt}\n"
+            + "".join(f"\\item {item}\n" for item in items) +
+            "\\end{itemize}\n\\end{frame}\n\n")
+
+
 def beamer(runs: list[Run], figures: dict | None = None) -> str:
     kernels = ", ".join(run.label for run in runs)
     run_ids = ", ".join(sorted({run.run_id for run in runs}))
     return ("\\documentclass[aspectratio=169]{beamer}\n"
             "\\usepackage[utf8]{inputenc}\n"
-            "\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+            "\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\usepackage{xcolor}\n"
             "\\setbeamertemplate{navigation symbols}{}\n"
             f"\\title{{kernel-lab: {', '.join(latex_ident(lab) for lab in labs_of(runs))}}}\n"
             f"\\subtitle{{{latex_escape(kernels)}}}\n"
             f"\\date{{{_dt.date.today().isoformat()}, run {latex_escape(run_ids)}}}\n"
             "\\begin{document}\n\\begin{frame}\n\\titlepage\n\\end{frame}\n\n"
-            + latex_frames(runs, figures) + "\\end{document}\n")
+            + summary_frame(summarize(runs)) + latex_frames(runs, figures) + "\\end{document}\n")
 
 
 def _img(path: str, alt: str) -> str:
@@ -145,9 +177,23 @@ def _img(path: str, alt: str) -> str:
             f"<figcaption>{html.escape(alt)}</figcaption></figure>\n")
 
 
-def html_page(runs: list[Run], figures: dict | None = None, problems=()) -> str:
+def summary_html(s: Summary) -> str:
+    """The first screen: what the run found."""
+    rows = [[lab] + [s.cell(lab, k) for k in s.kernels] for lab in s.labs]
+    return ("<section class=summary><h2>What the run found</h2>"
+            f"<p class=finding>{html.escape(s.line())}</p>"
+            + tabulate(rows, headers=["lab"] + s.kernels, tablefmt="html", disable_numparse=True)
+            + "<ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in s.headlines)
+            + "".join(f"<li class=problem>{html.escape(a)}</li>" for a in s.attention)
+            + "</ul></section>\n")
+
+
+def html_page(runs: list[Run], figures: dict | None = None, problems=(),
+              out_dir: str | None = None) -> str:
+    """The page; ``out_dir``, where it is written, makes its links to capture files relative
+    (else they name the run folders as given)."""
     figures = figures or {}
-    parts = []
+    parts = [summary_html(summarize(runs))]
     for t in lab_tables(runs):
         parts.append(f"<section><h2>{html.escape(t['pres'].title)}</h2>"
                      f"<p class=where>{html.escape(t['lab'])}, {html.escape(t['where'])}</p>")
@@ -169,14 +215,17 @@ def html_page(runs: list[Run], figures: dict | None = None, problems=()) -> str:
             parts.append(f"<details><summary>every measurement on {html.escape(run.label)}"
                          f"</summary>{tabulate(rows, headers=headers, tablefmt='html')}</details>")
         parts.append("</section>")
-    parts.append(failures.html_section([r for run in runs for r in run.records]))
+    folder_of = {id(r): run.folder for run in runs for r in run.records}
+    parts.append(failures.html_section(
+        [r for run in runs for r in run.records],
+        lambda r: os.path.relpath(folder_of[id(r)], out_dir) if out_dir else folder_of[id(r)]))
     notes = "".join(f"<p class=problem>skipped file: {html.escape(p)}</p>\n" for p in problems)
     return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kernel-lab report</title>"
             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;"
             "padding:4px 8px;font-size:14px}th{background:#e8eef7}img{max-width:100%}"
             ".problem{color:#a00}.where{color:#555}.finding{font-weight:bold}"
-            "details td,details th{font-size:11px}</style></head><body>"
+            "details td,details th{font-size:11px}figcaption{font-size:14px}</style></head><body>"
             f"<h1>kernel-lab report</h1><p>{html.escape(', '.join(r.label for r in runs))}</p>\n"
             f"{''.join(parts)}{notes}</body></html>\n")
 

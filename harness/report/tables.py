@@ -161,4 +161,8 @@ def details(records: list[dict]) -> tuple[list[str], list[list]]:
 
 # -- rendering -------------------------------------------------------------------------------------
 def labs_of(runs: list[Run]) -> list[str]:
-    return sorted({r["lab"] for run in runs for r in run.records})
+    """The labs a report shows: those of the records, but the template (``_example``, any lab
+    named ``_...``) when a real lab is among them: a deck shows the labs a user chose."""
+    labs = sorted({r["lab"] for run in runs for r in run.records})
+    chosen = [lab for lab in labs if not lab.startswith("_")]
+    return chosen or labs

@@ -8,9 +8,12 @@ bridge and OVS ports, and the mirred redirect from a device's ingress to its ifb
 
 from __future__ import annotations
 
+import copy
 import html
 
 import graphviz
+
+from ..run.registry import PREFIX_RE
 
 KIND_COLOURS = {"veth": "#dbe9f6", "ifb": "#fde2c8", "gre": "#e2f0d9", "gretap": "#e2f0d9",
                 "vxlan": "#e2f0d9", "bridge": "#efe2f3", "tun": "#fff2cc", "openvswitch": "#efe2f3"}
@@ -20,16 +23,78 @@ def _short(prefix: str, name: str) -> str:
     return name[len(prefix):] if name and name.startswith(prefix) else name
 
 
+def _facts(link: dict, ns: dict) -> dict[str, str]:
+    """What a node shows that a lab's tests may set differently: its MTU, its qdiscs, its
+    classes' rates."""
+    qdiscs = sorted(q["kind"] for q in ns.get("qdiscs", [])
+                    if q["dev"] == link["index"] and q["handle"] != "0:")
+    rates = sorted(c["rate_bps"] for c in ns.get("classes", [])
+                   if c["dev"] == link["index"] and c.get("rate_bps"))
+    return {"MTU": str(link["mtu"]), "qdisc": " + ".join(qdiscs) or "none",
+            "class rate": " + ".join(f"{r / 1e6:g} Mbit/s" for r in rates) or "none"}
+
+
+def with_variants(topo: dict, others: list[dict], states: list[dict] = ()) -> dict:
+    """``topo`` with ``varies`` on each link whose facts differ in ``others`` (the snapshots of
+    the lab's other tests, matched by namespace and name without the run prefix) or whose MTU
+    differs in ``states`` (every record's ``state.lab``: the MTUs of each parametrized case,
+    where a snapshot is kept once per test function): e.g. ``{"MTU": ["1400", "1500"]}``.  The
+    diagram then says the parameter varies by test."""
+    seen: dict[tuple[str, str], dict[str, set]] = {}
+    for t in [topo, *others]:
+        for ns in t["namespaces"]:
+            for link in ns["links"]:
+                facts = seen.setdefault((ns["short"], _short(t.get("prefix", ""), link["name"])), {})
+                for what, value in _facts(link, ns).items():
+                    facts.setdefault(what, set()).add(value)
+    for state in states:
+        for short, info in state.items():
+            for name, link in (info.get("links") or {}).items() if isinstance(info, dict) else ():
+                key = (short, PREFIX_RE.sub("", name))
+                if key in seen and isinstance(link, dict) and link.get("mtu"):
+                    seen[key].setdefault("MTU", set()).add(str(link["mtu"]))
+    out = copy.deepcopy(topo)
+    for ns in out["namespaces"]:
+        for link in ns["links"]:
+            facts = seen[(ns["short"], _short(out.get("prefix", ""), link["name"]))]
+            varies = {what: sorted(values, key=_natural) for what, values in facts.items()
+                      if len(values) > 1}
+            if varies:
+                link["varies"] = varies
+    return out
+
+
+def _natural(text: str):
+    return [(0, float(t), "") if t.replace(".", "", 1).isdigit() else (1, 0.0, t)
+            for t in text.split()]
+
+
+def _alternatives(values: list[str]) -> str:
+    """``1400 | 1500``; a long list as its ends and its length."""
+    return " | ".join(values) if len(values) <= 3 else f"{values[0]} … {values[-1]} ({len(values)})"
+
+
 def _label(prefix: str, link: dict, qdiscs: list[dict], classes: list[dict]) -> str:
+    varies = link.get("varies", {})
+    mtu = _alternatives(varies["MTU"]) if "MTU" in varies else link["mtu"]
     rows = [f"<b>{html.escape(_short(prefix, link['name']))}</b>",
-            html.escape(f"{link['kind'] or 'device'}, MTU {link['mtu']}")]
+            html.escape(f"{link['kind'] or 'device'}, MTU {mtu}")]
     rows += [html.escape(a) for a in link["addresses"][:2]]
-    for q in qdiscs:
-        if q["dev"] == link["index"] and q["handle"] != "0:":  # not a device's default qdisc
-            rows.append(html.escape(f"qdisc {q['kind']} {q['handle']} ({q['parent']})"))
-    for c in classes:
-        if c["dev"] == link["index"] and c.get("rate_bps"):
-            rows.append(html.escape(f"class {c['handle']} {c['kind']} {c['rate_bps'] / 1e6:g} Mbit/s"))
+    if "qdisc" in varies:  # one test's qdisc would read as the lab's
+        rows.append(html.escape(f"qdisc {_alternatives(varies['qdisc'])}"))
+    else:
+        for q in qdiscs:
+            if q["dev"] == link["index"] and q["handle"] != "0:":  # not a device's default qdisc
+                rows.append(html.escape(f"qdisc {q['kind']} {q['handle']} ({q['parent']})"))
+    if "class rate" in varies:
+        rows.append(html.escape(
+            f"class rate {_alternatives([v for v in varies['class rate'] if v != 'none'])}"))
+    else:
+        for c in classes:
+            if c["dev"] == link["index"] and c.get("rate_bps"):
+                rows.append(html.escape(f"class {c['handle']} {c['kind']} {c['rate_bps'] / 1e6:g} Mbit/s"))
+    if varies:
+        rows.append(f"<i>{html.escape(' | '.join(varies) + ': by test')}</i>")
     return "<" + "<br/>".join(rows) + ">"
 
 
@@ -44,6 +109,8 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
     by_index: dict[tuple[str, int], str] = {}
     veths, tunnels, vports = [], [], []
     for ns in topo["namespaces"]:
+        if ns["short"].startswith("probe"):  # the capability probes' scratch: no lab's object
+            continue
         ovs = (ns.get("ovs") or {}).get("bridges", {})
         hidden = set(ovs) | {"ovs-netdev", "ovs-system", "gre_sys", "lo", "gre0", "gretap0",
                              "erspan0"}  # datapath internals and ip_gre's fallback devices

@@ -99,3 +99,24 @@ def test_a_plots_points_are_the_records_figures(deck, four_labs):
         if r["lab"] == "gre_mtu" and "tunnel_loss" in r["derived"]:
             group = f"{r['params']['tunnel']} {r['params']['inner_mtu']}"
             assert abs(measured[group] - r["derived"]["tunnel_loss"]) < 1e-9
+
+
+def test_a_speaker_would_keep_the_deck(deck, four_labs):
+    """The first frame after the title says what the run found; the shaping plot's y range is
+    a few times its data's reach; no diagram draws the capability probe."""
+    frames = (deck / "deck.tex").read_text().split("\\begin{frame}")
+    assert "\\titlepage" in frames[1]
+    assert "What the run found" in frames[2] and "\\begin{tabular}" in frames[2]
+    assert all(lab.replace("_", "\\_") in frames[2] or lab in frames[2]
+               for lab in ("ingress_ifb", "gre_mtu", "ovs_gre", "netlink_kinds"))
+    shaping = json.loads((deck / "ingress_ifb-1.json").read_text())
+    reach = max(abs(p["y"]) + (p.get("ci95") or 0) for p in shaping["points"]) * 100
+    assert shaping["axes"]["ylim"][1] <= max(3 * reach, 0.15), (shaping["axes"], reach)
+    for lab in ("ingress_ifb", "gre_mtu", "ovs_gre", "netlink_kinds"):
+        topo = json.loads((deck / f"{lab}-topology.json").read_text())
+        assert not [ns["short"] for ns in topo["namespaces"] if "probe" in ns["short"]]
+        assert not [lk["name"] for ns in topo["namespaces"] for lk in ns["links"]
+                    if "probe" in lk["name"]]
+    gre = json.loads((deck / "gre_mtu-topology.json").read_text())
+    assert any(lk.get("varies", {}).get("MTU") == ["1400", "1500"]
+               for ns in gre["namespaces"] for lk in ns["links"])

@@ -1,0 +1,141 @@
+"""What a run found, in one glance: the first thing a report shows after its title (a frame of
+the deck, the first screen of the HTML page, the first lines of the Markdown).
+
+- the labs x kernels matrix of verdicts (each test counted once, by its last attempt);
+- each lab's finding as one sentence with its number, from the ``[headline]`` of its
+  ``slides.toml`` (``HTB and TBF on an ifb: 32 figures, worst +0.07 % on 6.1.0-57-amd64``);
+- what needs a person: failures, regressions and verdicts a nightly gave (its
+  ``nightly.json`` beside the records), kernel splats by fingerprint, lost kernel logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..core.errors import HarnessError
+from ..core.figures import check_path
+from . import presentation
+from .tables import Run, labs_of, splat_note
+
+ORDER = ("failed", "flaky", "passed", "skipped")
+
+
+@dataclass
+class Summary:
+    kernels: list[str]
+    labs: list[str]
+    cells: dict[tuple[str, str], Counter]  # (lab, kernel label) -> verdict counts
+    headlines: list[str] = field(default_factory=list)
+    attention: list[str] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Counter:
+        return sum(self.cells.values(), Counter())
+
+    def cell(self, lab: str, kernel: str) -> str:
+        """One matrix cell: what did not pass first, in capitals when it failed."""
+        c = self.cells.get((lab, kernel))
+        if not c:
+            return "-"
+        parts = [f"{c[v]} {'FAILED' if v == 'failed' else v}" for v in ORDER if c[v]]
+        return ", ".join(parts)
+
+    def line(self) -> str:
+        t = self.totals
+        n = sum(t.values())
+        told = ", ".join(f"{t[v]} {v}" for v in ORDER if t[v]) or "nothing ran"
+        return (f"{n} test{'s' if n != 1 else ''} of {len(self.labs)} lab"
+                f"{'s' if len(self.labs) != 1 else ''} on {len(self.kernels)} kernel"
+                f"{'s' if len(self.kernels) != 1 else ''}: {told}")
+
+
+def final_verdicts(records: list[dict]) -> dict[str, str]:
+    """test id -> the verdict of its last attempt."""
+    last: dict[str, tuple[int, str]] = {}
+    for r in records:
+        attempt = r.get("attempt", 1)
+        if attempt >= last.get(r["test_id"], (0, ""))[0]:
+            last[r["test_id"]] = (attempt, r.get("verdict", "?"))
+    return {test: v for test, (_, v) in last.items()}
+
+
+def headline(lab: str, runs: list[Run]) -> str:
+    """The lab's finding in one sentence with its number."""
+    records = [r for run in runs for r in run.records if r["lab"] == lab]
+    pres = presentation.load(lab, records=records)
+    spec = pres.headline
+    verdicts = Counter(final_verdicts(records).values())
+    default = (f"{pres.title}: {verdicts['passed'] + verdicts['flaky']} of "
+               f"{sum(verdicts.values())} tests passed")
+    if not spec.get("value"):
+        return default
+    carried: dict = {}
+    for r in records:
+        carried.update(r.get("derived", {}).get("metrics") or {})
+    try:
+        fig = check_path(spec["value"], f"labs/{lab}/slides.toml", carried)
+    except HarnessError:
+        return default
+    kind = spec.get("format") or fig.format
+    values = [(v, run.label) for run in runs for r in run.records
+              if r["lab"] == lab and r.get("verdict") != "skipped"
+              for v in [presentation.get(r, spec["value"])]
+              if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not values:
+        return default
+    reduce = spec.get("reduce", "worst")
+    pick = {"worst": lambda vs: max(vs, key=lambda v: abs(v[0])), "max": max, "min": min}[reduce]
+    value, where = pick(values)
+    word = {"worst": "worst", "max": "at most", "min": "at least"}[reduce]
+    on = f" on {where}" if len({label for _, label in values}) > 1 else ""
+    return (f"{spec.get('text', pres.title)}: {len(values)} figure{'s' if len(values) > 1 else ''}, "
+            f"{word} {presentation.fmt_value(value, kind)}{on}")
+
+
+def _nightly_notes(runs: list[Run]) -> list[str]:
+    """A nightly's verdicts that are not PASS, and its regressions, from ``nightly.json`` in the
+    run folders."""
+    notes = []
+    for folder in dict.fromkeys(run.folder for run in runs):
+        path = os.path.join(folder, "nightly.json")
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                kernels = json.load(f)
+        except (OSError, ValueError) as e:
+            notes.append(f"{path}: unreadable ({e})")
+            continue
+        for k in kernels if isinstance(kernels, list) else []:
+            if k.get("verdict") not in (None, "PASS"):
+                notes.append(f"{k.get('spec')}: {k['verdict']}"
+                             + (f" ({k['error']})" if k.get("error") else ""))
+            for line in (k.get("regressions") or [])[:3]:
+                notes.append(f"{k.get('spec')}: {line}")
+    return notes
+
+
+def summarize(runs: list[Run]) -> Summary:
+    labs = labs_of(runs)
+    kernels = list(dict.fromkeys(run.label for run in runs))
+    cells: dict[tuple[str, str], Counter] = {}
+    for run in runs:
+        for lab in labs:
+            verdicts = final_verdicts([r for r in run.records if r["lab"] == lab])
+            if verdicts:
+                cells[(lab, run.label)] = cells.get((lab, run.label), Counter()) + \
+                    Counter(verdicts.values())
+    s = Summary(kernels, labs, cells)
+    s.headlines = [headline(lab, [run for run in runs if any(r["lab"] == lab for r in run.records)])
+                   for lab in labs]
+    for (lab, kernel), c in cells.items():
+        if c["failed"]:
+            s.attention.append(f"{lab} on {kernel}: {c['failed']} failed")
+    s.attention += _nightly_notes(runs)
+    splats = splat_note([r for run in runs for r in run.records])
+    if splats:
+        s.attention.append(splats)
+    return s

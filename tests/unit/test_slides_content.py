@@ -1,0 +1,178 @@
+"""What a deck shows, read as a speaker would (issue "Slides a speaker would keep"), on records
+made up to the shape a run writes: the plot shows the spread of its data, says its title once,
+never draws the capability probe or one test's MTU as the lab's, the template lab stays out of
+other labs' decks, a verdict column marks only what did not pass, a lab split across kernels
+is one table with the kernel of each figure, and the first frame after the title says what the
+run found."""
+
+import json
+
+import pytest
+
+import harness.measure.shaping  # noqa: F401  (declares the shaping figures the slides name)
+from harness.report import plots, presentation, render, summary, topology
+from harness.report.files import topology_of
+from harness.report.tables import Run, labs_of, verdict_of
+
+SHAPING = ("ingress_ifb", "test_ingress_ifb.py::test_ingress_shaping_is_accurate")
+
+
+def record(lab, test, name, verdict="passed", params=None, derived=None, release="6.1.0",
+           where="vm", state=None, attempt=1):
+    return {"lab": lab, "test_id": f"labs/{lab}/{test}[{name}]", "name": name, "verdict": verdict,
+            "params": params or {}, "derived": derived or {}, "tolerance": 0.01, "attempt": attempt,
+            "kernel": {"release": release, "where": where}, "state": state or {}}
+
+
+def shaped(qdisc, mbit, error, verdict="passed", **kw):
+    return record(*SHAPING, f"{qdisc} {mbit}mbit iperf3", verdict,
+                  {"qdisc": qdisc, "generator": "iperf3", "direction": "ingress via ifb"},
+                  {"configured_bps": mbit * 1e6, "goodput_bps": mbit * 1e6 * (1 + error),
+                   "goodput_error": error, "counter_error": error / 2}, **kw)
+
+
+def runs_of(*groups):
+    return [Run(f"/nowhere/run{i}", list(recs), []) for i, recs in enumerate(groups)]
+
+
+def test_the_shaping_plot_scales_to_its_data_and_labels_the_worst_point(tmp_path):
+    errors = [0.0004, -0.0007, 0.0002, 0.0001]  # within ±0.07 %, as on the host
+    (run,) = runs_of([shaped("htb", 10 * (i + 1), e) for i, e in enumerate(errors)])
+    made = plots.make_plots([run], str(tmp_path))
+    drawn = json.loads((tmp_path / "ingress_ifb-1.json").read_text())
+    low, high = drawn["axes"]["ylim"]
+    assert high <= 3 * 0.07 and low == -high  # a few times the data's reach (in %), not ±7.5
+    assert "±1 % tolerance: off scale" in drawn["texts"]  # the band is named, not drawn
+    assert "-0.07 %" in drawn["texts"]  # the worst point carries its value
+    title = next(iter(made))  # said once, by the slide: not in the image, no kernel subtitle
+    assert not any(title.split(": ", 1)[1] in t or run.label in t for t in drawn["texts"])
+
+
+def test_a_tolerance_inside_the_datas_reach_is_drawn_as_a_band(tmp_path):
+    (run,) = runs_of([shaped("htb", 10, 0.009), shaped("tbf", 20, -0.004)])
+    plots.make_plots([run], str(tmp_path))
+    drawn = json.loads((tmp_path / "ingress_ifb-1.json").read_text())
+    assert "±1 % tolerance" in drawn["texts"] and drawn["axes"]["ylim"][1] >= 1.0
+
+
+def test_panels_of_different_measurements_do_not_share_an_axis():
+    spec = {"kind": "bars", "group": "params.tunnel", "series": "params.traffic",
+            "value": "derived.goodput_bps", "where": "params.gso"}
+
+    def tcp(tunnel, bps, where):
+        return record("gre_mtu", "t.py::test_tcp", f"{tunnel} tcp", where=where,
+                      params={"tunnel": tunnel, "traffic": "TCP", "gso": True},
+                      derived={"goodput_bps": bps})
+
+    guest, host = runs_of([tcp("gre", 4e8, "vm")], [tcp("vxlan", 1e10, "host")])
+    split = plots.bars(spec, "gre_mtu", [guest, host])
+    assert not split.axes[0].get_shared_y_axes().joined(split.axes[0], split.axes[1])
+    guest, host = runs_of([tcp("vxlan", 4e8, "vm")], [tcp("vxlan", 1e10, "host")])
+    same = plots.bars(spec, "gre_mtu", [guest, host])
+    assert same.axes[0].get_shared_y_axes().joined(same.axes[0], same.axes[1])
+
+
+def test_the_template_lab_stays_out_of_a_deck_of_other_labs():
+    (run,) = runs_of([shaped("htb", 10, 0.001),
+                      record("_example", "test_example.py::test_tbf_holds_its_rate", "tbf")])
+    assert labs_of([run]) == ["ingress_ifb"]
+    deck = render.beamer([run])
+    assert "_example" not in deck and "example" not in deck.lower()
+    (alone,) = runs_of([record("_example", "test_example.py::test_tbf_holds_its_rate", "tbf")])
+    assert labs_of([alone]) == ["_example"]  # the template's own run still has its report
+
+
+def test_a_verdict_column_marks_only_what_did_not_pass():
+    pres = presentation.load("ingress_ifb")
+    green = [shaped("htb", 10, 0.001), shaped("tbf", 20, 0.002)]
+    headers, rows = presentation.table(pres, green, verdict_of)
+    assert "verdict" not in headers and not any("passed" in c for row in rows for c in row)
+    headers, rows = presentation.table(pres, green + [shaped("htb", 30, -0.03, "failed")],
+                                       verdict_of)
+    column = [row[headers.index("verdict")] for row in rows]
+    assert sorted(column) == ["", "", "failed"]
+
+
+def test_a_lab_split_across_kernels_is_one_table_with_the_kernel_of_each_figure():
+    pres = presentation.load("ingress_ifb")
+    guest, host = runs_of([shaped("htb", 10, 0.001)],
+                          [shaped("tbf", 20, 0.002, release="6.18", where="host")])
+    headers, rows = presentation.cross_kernel(pres, [guest, host], verdict_of)
+    assert headers[-1] == "kernel" and len(rows) == 2 and "-" not in sum(rows, [])
+    assert [row[-1] for row in rows] == [guest.label, host.label]
+    guest, host = runs_of([shaped("htb", 10, 0.001)],
+                          [shaped("htb", 10, 0.002, release="6.18", where="host")])
+    headers, rows = presentation.cross_kernel(pres, [guest, host], verdict_of)
+    assert headers[-2:] == [guest.label, host.label]
+    assert rows[0][-2:] == ["+0.10 %", "+0.20 %"]  # the figure, not ", passed"
+
+
+def test_a_cross_kernel_cell_shows_the_first_figure_the_row_has_and_names_it():
+    pres = presentation.load("gre_mtu")
+
+    def gre(name, derived, verdict="passed", release="6.1.0"):
+        return record("gre_mtu", "t.py::test", name, verdict, release=release,
+                      params={"tunnel": "vxlan", "inner_mtu": 1400, "traffic": name},
+                      derived=derived)
+
+    a, b = runs_of([gre("TCP", {"goodput_bps": 4.9e8}), gre("UDP", {"fragments_per_datagram": 2.0})],
+                   [gre("TCP", {"goodput_bps": 1e10}, "failed", release="6.18"),
+                    gre("UDP", {"fragments_per_datagram": 2.0}, release="6.18")])
+    headers, rows = presentation.cross_kernel(pres, [a, b], verdict_of)
+    by = {row[headers.index("traffic")]: row for row in rows}
+    assert by["TCP"][headers.index("figure")] == "throughput"
+    assert by["TCP"][-2:] == [presentation.fmt_value(4.9e8, "rate"),
+                              presentation.fmt_value(1e10, "rate") + ", failed"]
+    assert by["UDP"][headers.index("figure")] == "frags/dgram" and by["UDP"][-1] == "2.00"
+
+
+def test_a_diagram_draws_the_lab_alone_and_says_what_varies_by_test():
+    def topo(mtu, probe=False):
+        ns = [{"name": "kl0001-a", "short": "a", "qdiscs": [], "classes": [], "filters": [],
+               "links": [{"name": "kl0001-tun", "index": 3, "kind": "vxlan", "mtu": mtu,
+                          "addresses": [], "peer": None}]}]
+        if probe:
+            ns.append({"name": "kl0001-probet", "short": "probet", "qdiscs": [], "classes": [],
+                       "filters": [], "links": [{"name": "probe0", "index": 2, "kind": "veth",
+                                                 "mtu": 1500, "addresses": [], "peer": None}]})
+        return {"prefix": "kl0001-", "namespaces": ns}
+
+    drawn = record("gre_mtu", "t.py::test_tcp_is_segmented_not_fragmented", "tcp",
+                   state={"topology": topo(1500, probe=True)})
+    other = record("gre_mtu", "t.py::test_datagrams", "udp 1400",
+                   state={"lab": {"a": {"links": {"kl0002-tun": {"kind": "vxlan", "mtu": 1400}}}}})
+    (run,) = runs_of([drawn, other])
+    topo_ = topology_of("gre_mtu", [run])
+    (tun,) = topo_["namespaces"][0]["links"]
+    assert tun["varies"] == {"MTU": ["1400", "1500"]}
+    source = topology.diagram(topo_).source
+    assert "MTU 1400 | 1500" in source and "by test" in source
+    assert "probe" not in source
+
+
+def test_the_first_frame_after_the_title_says_what_the_run_found():
+    guest, host = runs_of([shaped("htb", 10, 0.0014), shaped("tbf", 10, 0.0, "failed")],
+                          [shaped("htb", 10, -0.0004, release="6.18", where="host"),
+                           record("gre_mtu", "t.py::test_x", "gre", "skipped", release="6.18",
+                                  where="host")])
+    s = summary.summarize([guest, host])
+    assert s.cell("ingress_ifb", guest.label) == "1 FAILED, 1 passed"
+    assert s.cell("gre_mtu", guest.label) == "-" and s.cell("gre_mtu", host.label) == "1 skipped"
+    assert s.line() == "4 tests of 2 labs on 2 kernels: 1 failed, 2 passed, 1 skipped"
+    assert any(h.startswith("HTB and TBF on an ifb") and "3 figures, worst +0.07 % on "
+               + guest.label in h for h in s.headlines), s.headlines
+    assert f"ingress_ifb on {guest.label}: 1 failed" in s.attention
+    deck = render.beamer([guest, host])
+    frames = deck.split("\\begin{frame}")
+    assert "\\titlepage" in frames[1] and "What the run found" in frames[2]
+    assert "1 FAILED, 1 passed" in frames[2] and "worst +0.07" in frames[2]
+    page = render.html_page([guest, host])
+    assert page.index("What the run found") < page.index("<section><h2>")
+
+
+@pytest.mark.parametrize("lab", ["ingress_ifb", "gre_mtu", "ovs_gre", "_example"])
+def test_each_measuring_lab_has_a_headline_figure(lab):
+    """(that it names a declared figure is checked when pytest collects the lab, with every
+    other derived path of its slides.toml)"""
+    pres = presentation.load(lab)
+    assert pres.headline.get("value", "").startswith("derived.")
