@@ -196,12 +196,30 @@ class Recorder:
         return path
 
 
+def _rebase_captures(rec: dict, session: str, run_dir: str) -> None:
+    """A record names its capture files relative to the folder of the session that wrote it
+    (``<session>/<lab>/<record>.json``: a guest's, a nightly cell's); as loaded, they are
+    relative to ``run_dir``, the folder the reader was given, so a report written anywhere
+    links them.  A name that leaves ``run_dir`` is dropped, not followed."""
+    for capture in (rec.get("evidence") or {}).get("captures") or []:
+        if not isinstance(capture, dict) or not isinstance(capture.get("files"), list):
+            continue
+        files = []
+        for f in capture["files"]:
+            if not isinstance(f, str) or os.path.isabs(f):
+                continue
+            rel = os.path.relpath(os.path.normpath(os.path.join(session, f)), run_dir)
+            if rel != ".." and not rel.startswith(".." + os.sep):
+                files.append(rel)
+        capture["files"] = files
+
+
 def load_records(run_dir: str, validate: bool = True) -> tuple[list[dict], list[str]]:
     """All records of a run folder, and one problem line per file that is not a valid record.
 
     Records live in lab folders (``<run>/<lab>/``, also under a guest's or a cell's folder):
     JSON files at the top of ``run_dir`` are the run's own (a report's figure data), not
-    records."""
+    records.  Capture files are named relative to ``run_dir`` (:func:`_rebase_captures`)."""
     records, problems = [], []
     for root, _, files in os.walk(run_dir):
         for fn in sorted(files):
@@ -217,6 +235,7 @@ def load_records(run_dir: str, validate: bool = True) -> tuple[list[dict], list[
                 problem = schema_problem(rec) if validate else None
                 if problem:
                     raise ValueError(f"breaks the record schema: {problem}")
+                _rebase_captures(rec, os.path.dirname(root), run_dir)
                 records.append(rec)
             except (OSError, ValueError) as exc:
                 problems.append(f"{path}: {exc}")

@@ -12,6 +12,7 @@ false alarm cannot hide here.  Then one more night with the shaper 2 % fast must
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,8 +66,10 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     (ev,) = [r["evidence"] for r in kept]
     assert "counter_error" in ev["regressed"] and "pending" not in ev and ev["rows"]
     assert ev["topology"]["namespaces"] and ev["captures"]
-    session = tmp_path / "night-fast" / "_example" / kept[0]["kernel"]["release"]
-    pcaps = [session / f for c in ev["captures"] for f in c["files"]]
+    # as loaded, a record's files are named from the folder it was loaded from (the night),
+    # though the cell's session wrote them from its own folder (the night/_example/<release>)
+    pcaps = [tmp_path / "night-fast" / f for c in ev["captures"] for f in c["files"]]
+    assert all(f"_example/{kept[0]['kernel']['release']}/" in str(p) for p in pcaps), pcaps
     assert pcaps and sum(c["summary"]["packets"] for c in ev["captures"]) > 1000
     assert sorted(tmp_path.rglob("*.pcap*")) == sorted(pcaps)
     read = subprocess.run(["tcpdump", "-r", str(pcaps[0]), "-c", "1"], capture_output=True)
@@ -74,6 +77,8 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     page = (tmp_path / "night-fast" / "report.html").read_text()
     view = page[page.index("<h2>Failures and regressions</h2>"):]
     assert "REGRESSED" in view and "<svg" in view and ".pcap" in view
+    links = re.findall(r"<a href='([^']+\.pcap[^']*)' download>", view)
+    assert links and all((tmp_path / "night-fast" / link).is_file() for link in links), links
     # a night with a shaper 10 % fast fails the test itself (outside _example's 5 %), and the
     # nights before it say it is new; the night after passes again
     r = night(tmp_path, "night-broken", pytest_args=("-p", "harness.plugin.faults",
