@@ -22,12 +22,15 @@ from .errors import HarnessError
 
 #: every fault the harness knows: name -> the step it breaks
 FAULTS = {
-    "shaper-rate-ignored": "HTB/TBF are configured at 30 Gbit/s whatever rate was asked (a "
-                           "shaper that does not shape)",
-    "shaper-10pct-fast": "HTB/TBF are configured 10 % above the asked rate",
-    "shaper-2pct-fast": "HTB/TBF are configured 2 % above the asked rate (a regression inside "
-                        "the selftests' +-5 %)",
-    "shaper-2pct-slow": "HTB/TBF are configured 2 % below the asked rate",
+    "shaper-rate-ignored": "every rate limiter (HTB, TBF, HFSC, CAKE, fq, netem rate, police) "
+                           "is configured at 30 Gbit/s whatever rate was asked (a shaper that "
+                           "does not shape)",
+    "shaper-10pct-fast": "every rate limiter is configured 10 % above the asked rate",
+    "shaper-2pct-fast": "every rate limiter is configured 2 % above the asked rate (a "
+                        "regression inside the selftests' +-5 %)",
+    "shaper-2pct-slow": "every rate limiter is configured 2 % below the asked rate",
+    "policer-burst-zero": "police actions get a bucket of 0 bytes",
+    "borrow-ceil-ignored": "HTB classes get their rate as their ceil (no borrowing)",
     "loss-12pct": "the random-loss impairment drops 12 % where the lab asked (and predicts) 10 %",
     "ingress-no-redirect": "the ingress u32 filter is installed without its mirred redirect",
     "loss-rule-missing": "the random-loss impairment (netem or nftables) is not installed",
@@ -67,6 +70,50 @@ INGRESS = 0xFFFF0000
 TUNNELS = ("gre", "gretap", "vxlan")
 
 
+def _actions(kw: dict) -> list[dict]:
+    acts = kw.get("action") or []
+    return list(acts) if isinstance(acts, list) else [acts]
+
+
+#: the keyword of each limiter's rate, and how big "ignored" is in its unit
+_BITS = "bits"
+
+
+def _rate_keys(command: str, kind: str | None, kw: dict) -> list[tuple]:
+    """Where the call sets a limiter's rate: (container, key, unit) triples (bytes/s unless
+    ``_BITS``)."""
+    if command == "add-class" and kind == "htb":
+        return [(kw, k, None) for k in ("rate", "ceil") if k in kw]
+    if command == "add-class" and kind == "hfsc":
+        return [(kw[c], "m2", None) for c in ("rsc", "fsc", "usc") if c in kw]
+    if command == "add" and kind in ("tbf", "netem"):
+        return [(kw, "rate", None)] if "rate" in kw else []
+    if command == "add" and kind == "fq":
+        return [(kw, "maxrate", None)] if "maxrate" in kw else []
+    if command == "add" and kind == "cake":
+        return [(kw, "bandwidth", _BITS)] if isinstance(kw.get("bandwidth"), int) else []
+    if command == "add-filter":
+        return [(a, "rate", None) for a in _actions(kw) if a.get("kind") == "police"]
+    return []
+
+
+def _scale(kw: dict, where: list[tuple], change) -> None:
+    """Apply ``change(value, ignored)`` to each rate, in copies of the nested dicts (the
+    caller's arguments are never changed)."""
+    for i, (container, key, unit) in enumerate(where):
+        big = RATE_IGNORED_BYTES * 8 if unit == _BITS else RATE_IGNORED_BYTES
+        if container is kw:
+            kw[key] = change(kw[key], big)
+            continue
+        copy = dict(container, **{key: change(container[key], big)})
+        for name in ("rsc", "fsc", "usc"):  # an HFSC curve
+            if kw.get(name) is container:
+                kw[name] = copy
+        if "action" in kw:  # a police action
+            kw["action"] = [copy if a is container else a for a in _actions(kw)]
+        where[i] = (copy, key, unit)
+
+
 def apply(channel: str, command: str, kind: str | None, kw: dict) -> dict | None:
     """The call as the active faults break it: its keyword arguments (a copy when changed), or
     None when the call must not happen at all.  ``channel``: ``link``, ``tc``, ``vsctl`` (``kw``:
@@ -75,12 +122,19 @@ def apply(channel: str, command: str, kind: str | None, kw: dict) -> dict | None
         return kw
     kw = dict(kw)
     if channel == "tc":
-        shaper = (command == "add-class" and kind == "htb") or (command == "add" and kind == "tbf")
-        if shaper and "shaper-rate-ignored" in _active:
-            kw.update({k: RATE_IGNORED_BYTES for k in ("rate", "ceil") if k in kw})
+        rates = _rate_keys(command, kind, kw)
+        if "shaper-rate-ignored" in _active:
+            _scale(kw, rates, lambda v, big: big)
         for fault, factor in SHAPER_FACTORS.items():
-            if shaper and fault in _active:
-                kw.update({k: int(kw[k] * factor) for k in ("rate", "ceil") if k in kw})
+            if fault in _active:
+                _scale(kw, rates, lambda v, big, f=factor: int(v * f))
+        if command == "add-class" and kind == "htb" and "borrow-ceil-ignored" in _active and \
+                kw.get("ceil", 0) > kw.get("rate", 0):
+            kw["ceil"] = kw["rate"]
+            kw["cburst"] = kw.get("burst", kw.get("cburst"))
+        if command == "add-filter" and "policer-burst-zero" in _active:
+            kw["action"] = [dict(a, burst=0) if a.get("kind") == "police" else a
+                            for a in _actions(kw)]
         if command == "add-filter" and kw.get("parent") == INGRESS and \
                 "ingress-no-redirect" in _active:
             kw.pop("action", None)

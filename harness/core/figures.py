@@ -31,10 +31,10 @@ from .errors import HarnessError
 
 HIGHER, LOWER, TWO_SIDED = "higher", "lower", "two-sided"
 #: units, and how each prints by default (harness.report.presentation formats)
-RATE, SHARE, ERROR, COUNT, RATIO, BYTES, FLAG, TEXT = (
-    "bit/s", "share", "error", "count", "ratio", "bytes", "flag", "text")
+RATE, SHARE, ERROR, COUNT, RATIO, BYTES, FLAG, TEXT, MS = (
+    "bit/s", "share", "error", "count", "ratio", "bytes", "flag", "text", "ms")
 UNIT_FORMATS = {RATE: "rate", SHARE: "share", ERROR: "percent", COUNT: "int", RATIO: "float2",
-                BYTES: "int", FLAG: "bool", TEXT: "text"}
+                BYTES: "int", FLAG: "bool", TEXT: "text", MS: "float2"}
 #: what a record's ``derived`` may hold besides figures: the declarations themselves
 RESERVED = {"metrics"}
 
@@ -125,7 +125,7 @@ def _fits(fig: Figure, value) -> bool:
         return isinstance(value, bool)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return fig.unit not in (RATE, COUNT, BYTES) or value >= 0
+    return fig.unit not in (RATE, COUNT, BYTES, MS) or value >= 0
 
 
 def check_derived(derived: dict) -> list[str]:

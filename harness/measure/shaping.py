@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.checkpoint import checkpoint
-from ..net.diag import tcp_receiver
+from ..net.diag import tcp_receiver, tcp_sender_rtt
 from .counters import CounterWindow, counter_windows
 from .expect import error, expected_goodput
-from ..core.figures import COUNT, ERROR, FLAG, LOWER, RATE, TEXT, figure
+from ..core.figures import COUNT, ERROR, FLAG, LOWER, MS, RATE, TEXT, figure
 from .judged import TWO_SIDED, judged
 
 PASS, FAIL, SENDER_LIMITED = "pass", "fail", "sender-limited"
@@ -59,6 +59,9 @@ VERDICT_REASON = figure("verdict_reason", TEXT, "why")
 SENDER_LIMITED_FIGURE = figure("sender_limited", FLAG, "sender-limited")
 GOODPUT_JUDGED = figure("goodput_judged", FLAG, "goodput judged")
 GOODPUT_TOLERANCE = figure("goodput_tolerance", ERROR, "goodput bound", fmt="share")
+SENDER_RTT = figure("sender_rtt_ms", MS, "sender's RTT (ms)",
+                    doc="tcp_info's smoothed RTT of the bulk sender after the counting window: "
+                        "the queueing a limiter adds")
 
 
 @dataclass
@@ -145,6 +148,7 @@ class ShapedRun:
     throttled: int = 0  # shaper overlimits during the window
     shaper_drops: int = 0  # packets the shaper's qdiscs dropped, over the whole run
     carried: float | None = None  # packets the shaper carried, where its qdiscs serve others too
+    rtt_s: float | None = None  # the sender's smoothed RTT after the window (TCP)
 
     @property
     def goodput_not_judged(self) -> str | None:
@@ -201,6 +205,7 @@ class ShapedRun:
                 "goodput_tolerance": goodput_tolerance or tolerance,
                 "shaper_drops": self.shaper_drops,
                 "goodput_judged": not self.goodput_not_judged,
+                "sender_rtt_ms": None if self.rtt_s is None else self.rtt_s * 1000,
                 # a shaped goodput above its rate is a shaper gone fast, not an improvement
                 "metrics": goodput_metrics(self.goodput_not_judged)}
 
@@ -243,6 +248,9 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
                                     "received": received},
                                    warmup, window, wait_on=["bytes"], in_order={"received"},
                                    running={generator.name: flow.running})
+        # the flow outlasts the window by 2 s: the sender's RTT now is its steady state's
+        rtt = tcp_sender_rtt(src.ns.name) if traffic_kwargs.get("protocol", "tcp") == "tcp" \
+            else None
         result = flow.wait()
     except BaseException:
         flow.stop()
@@ -250,7 +258,7 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
     thr = wins["throttled"]
     return ShapedRun(result, wins["bytes"], wins["received"], shaper.rate,
                      expected_goodput(shaper.rate, mtu),
-                     thr.end_bytes - thr.start_bytes, shaper.dropped())
+                     thr.end_bytes - thr.start_bytes, shaper.dropped(), rtt_s=rtt)
 
 
 def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14,

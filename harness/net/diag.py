@@ -128,3 +128,21 @@ def tcp_receiver(namespace: str):
             return sum(per_family.values())
 
         yield received
+
+
+def tcp_sender_rtt(namespace: str) -> float | None:
+    """The smoothed RTT (seconds, tcp_info's tcpi_rtt) of the TCP socket of ``namespace`` that
+    has had the most bytes acknowledged: a bulk sender's view of the path, queueing included
+    (a shaper's queue adds to it; a policer, which drops instead, does not).  None when no
+    socket of the namespace carried data."""
+    what = "TCP senders' RTT (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)"
+    with _sock_diag(namespace, socket.AF_INET, socket.IPPROTO_TCP, what) as diag:
+        diag.set_marshal(MarshalDiag())
+        best = (0, None)
+        for family in (AF_INET, AF_INET6):
+            for msg in DiagSocket.get_sock_stats(diag, family=family,
+                                                 extensions=INET_DIAG_INFO_EXT):
+                info = msg.get_attr("INET_DIAG_INFO")
+                if info and info["tcpi_bytes_acked"] > best[0]:
+                    best = (info["tcpi_bytes_acked"], info["tcpi_rtt"] / 1e6)
+        return best[1]

@@ -224,13 +224,31 @@ def tc_argv(ns: str, command: str, kind: str | None, dev: str, h, kw: dict, name
         if kind == "clsact":
             return argv + ["clsact"]
         argv += parent(kw.get("parent", TC_H_ROOT)) + ["handle", handle(h), kind]
-        if kind == "htb" and "default" in kw:
+        if kind in ("htb", "hfsc") and "default" in kw:
             argv += ["default", f"{kw['default']:x}"]
         elif kind == "tbf":
             argv += ["rate", bits(kw["rate"]), "burst", kw["burst"], "limit", kw["limit"]]
-        elif kind == "netem" and "loss" in kw:
-            argv += ["loss", f"{kw['loss']}%"]
+            if kw.get("peak"):
+                argv += ["peakrate", bits(kw["peak"]), "mtu", kw["pburst"]]
+        elif kind == "netem":
+            if "loss" in kw:
+                argv += ["loss", f"{kw['loss']}%"]
+            if "rate" in kw:
+                argv += ["rate", bits(kw["rate"])]
+            if "limit" in kw:
+                argv += ["limit", kw["limit"]]
+        elif kind == "cake":
+            argv += ["bandwidth", f"{kw['bandwidth']}bit"]
+            if kw.get("diffserv_mode"):
+                argv.append(kw["diffserv_mode"])
+        elif kind == "fq":
+            for key, word in (("maxrate", "maxrate"), ("limit", "limit"),
+                              ("flow_limit", "flow_limit"), ("quantum", "quantum")):
+                if key in kw:
+                    argv += [word, bits(kw[key]) if key == "maxrate" else kw[key]]
         return argv
+    if command == "del" and kind == "ingress":
+        return ["tc", "-n", ns, "qdisc", "del", "dev", dev, "ingress"]
     if command == "add-class":
         argv = ["tc", "-n", ns, "class", "add", "dev", dev, *parent(kw["parent"]), "classid",
                 handle(h), kind]
@@ -240,6 +258,9 @@ def tc_argv(ns: str, command: str, kind: str | None, dev: str, h, kw: dict, name
         for key in ("burst", "cburst", "quantum", "prio"):
             if key in kw:
                 argv += [key, kw[key]]
+        for key, word in (("rsc", "rt"), ("fsc", "ls"), ("usc", "ul")):  # HFSC's curves
+            if key in kw:
+                argv += [word, "m2", bits(kw[key]["m2"])]
         return argv
     if command == "add-filter":
         argv = ["tc", "-n", ns, "filter", "add", "dev", dev, *parent(kw["parent"])]
@@ -276,6 +297,9 @@ def action_argv(act: dict, name_of) -> list:
         if "mark" in act:
             out += ["mark", f"0x{act['mark']:x}/0x{act.get('mask', 0xFFFFFFFF):x}"]
         return out
+    if act["kind"] == "police":
+        return ["action", "police", "rate", bits(act["rate"]), "burst", act["burst"],
+                "mtu", act.get("mtu", 0), act.get("action", "reclassify")]
     return [f"# not expressible: action {act}"]
 
 

@@ -24,7 +24,10 @@ from pyroute2.netlink.rtnl import RTM_NEWTFILTER
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 from ..core.units import parse_rate
+from . import tc_plugins
 from .topology import Link
+
+tc_plugins.install()  # fq, and TBF's peak rate, which pyroute2 cannot say
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
@@ -44,6 +47,11 @@ def fmt_handle(h: int) -> str:
 def add_ingress(dev: Link) -> None:
     """``tc qdisc add dev DEV handle ffff: ingress``."""
     dev.ns.nl.tc("add", "ingress", dev.index, INGRESS)
+
+
+def remove_ingress(dev: Link) -> None:
+    """``tc qdisc del dev DEV handle ffff: ingress``: its filters and actions go with it."""
+    dev.ns.nl.tc("del", "ingress", dev.index, INGRESS)
 
 
 def ingress_redirect(dev: Link, to: Link, prio: int = 1) -> None:
@@ -91,22 +99,33 @@ def _quantum(rate_bps: int, mtu: int = 1514) -> int:
 
 @dataclass
 class Shaper:
-    """A shaping configuration on a device; ``counter()`` reads the bytes it let through."""
+    """A shaping configuration on a device; ``counter()`` reads the bytes it let through.
+
+    ``held`` says how the kernel shows that the shaper, not the sender, set the rate:
+    ``overlimits`` (HTB, TBF, HFSC, CAKE count each time they wait for tokens) or ``queue``
+    (fq and netem count no overlimits: each reading that finds packets queued counts one)."""
 
     link: Link
     kind: str
-    classid: int | None  # HTB leaf, or None for a classless qdisc
+    classid: int | None  # a leaf class, or None for a classless qdisc
     rate: int
+    held: str = "overlimits"
+    qdisc: int = handle(1)  # the qdisc whose bytes a classless shaper counts
+    _queued: int = 0
 
     def counter(self) -> int:
         """Bytes the shaper let through (the class's, or the classless qdisc's)."""
         if self.classid is None:
-            return qdisc_stats(self.link, handle(1))["bytes"]
+            return qdisc_stats(self.link, self.qdisc)["bytes"]
         return class_stats(self.link, self.classid)["bytes"]
 
     def throttled(self) -> int:
-        """How often the root qdisc had packets but had to wait for tokens (overlimits):
-        it grows only while the shaper, not the sender, sets the rate."""
+        """How often the shaper held packets back: the root qdisc's overlimits (it had packets
+        but waited for tokens), or the readings that found packets queued in it.  Either grows
+        only while the shaper, not the sender, sets the rate."""
+        if self.held == "queue":
+            self._queued += qdisc_stats(self.link, self.qdisc)["qlen"] > 0
+            return self._queued
         return qdisc_stats(self.link, handle(1))["overlimits"]
 
     def dropped(self) -> int:
@@ -178,9 +197,11 @@ def htb_classes(dev: Link, rates: dict[int, object], default: int) -> dict[int, 
     return out
 
 
-def classify_dport(dev: Link, port: int, classid: int, prio: int = 1) -> None:
-    """u32 on the IPv4 TCP destination port: ``match ip protocol 6 0xff match ip dport P 0xffff``."""
-    dev.ns.nl.tc("add-filter", "u32", dev.index, parent=handle(1), prio=prio,
+def classify_dport(dev: Link, port: int, classid: int, prio: int = 1,
+                   parent: int | None = None) -> None:
+    """u32 on the IPv4 TCP destination port: ``match ip protocol 6 0xff match ip dport P 0xffff``
+    (on the root qdisc 1:, or on the qdisc ``parent``)."""
+    dev.ns.nl.tc("add-filter", "u32", dev.index, parent=parent or handle(1), prio=prio,
                  protocol=ETH_P_IP, target=classid,
                  keys=["0x00060000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"])
 
@@ -234,7 +255,8 @@ def _stats(msg) -> dict:
     basic = dict(s2.get_attr("TCA_STATS_BASIC")) if s2 else {}
     queue = dict(s2.get_attr("TCA_STATS_QUEUE") or {}) if s2 else {}
     return {"bytes": basic.get("bytes", 0), "packets": basic.get("packets", 0),
-            "drops": queue.get("drops", 0), "overlimits": queue.get("overlimits", 0)}
+            "drops": queue.get("drops", 0), "overlimits": queue.get("overlimits", 0),
+            "qlen": queue.get("qlen", 0), "backlog": queue.get("backlog", 0)}
 
 
 def qdisc_stats(dev: Link, h: int) -> dict:

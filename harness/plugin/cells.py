@@ -36,7 +36,8 @@ DURATIONS = pytest.StashKey[dict]()
 FORWARDED = {"rates": "--rates", "modprobe": "--modprobe", "nics": "--nics", "vm_net": "--vm-net",
              "nic": "--nic", "force_nic": "--force-nic", "repeat": "--repeat",
              "retries": "--retries", "modules": "--modules", "inject_fault": "--inject-fault",
-             "capture_rings": "--capture-rings", "evidence_until_compare": "--evidence-until-compare"}
+             "capture_rings": "--capture-rings", "evidence_until_compare": "--evidence-until-compare",
+             "sweep": "--sweep"}
 _DEFAULTS = {"repeat": 1, "retries": 0, "capture_rings": "auto"}
 
 

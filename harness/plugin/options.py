@@ -39,6 +39,10 @@ def pytest_addoption(parser):
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",
                 help="shaping rates for labs that take them, e.g. 10mbit,100mbit")
+    g.addoption("--sweep", action="store_true",
+                help="run each lab's full sweep, not its quick default selection (rate_limiters: "
+                     "every limiter at 10, 100 and 1000 Mbit/s, small and large bursts, MTU 9000, "
+                     "8 flows)")
     g.addoption("--modprobe", action="store_true",
                 help="allow loading kernel modules on the host (a load changes the root "
                      "namespace: ifb0, gre0, ...); inside a --kernel guest it is always allowed")
@@ -126,6 +130,11 @@ def cells_wanted(config) -> bool:
         return bool(config.workerinput.get("kernel_lab_cells"))
     return bool(config.getoption("cells", default=False) or config.getoption("shard", default=None)
                 or len(kernels_of(config)) > 1 or getattr(config.option, "numprocesses", None))
+
+
+def sweep(config) -> bool:
+    """``--sweep``: the lab's full sweep is wanted."""
+    return bool(config.getoption("sweep", default=False))
 
 
 def shaping_rates(config, default: list[str]) -> list[str]:

@@ -119,15 +119,18 @@ class Iperf3:
 
     def start(self, src, dst, seconds: float, port: int = 5201, protocol: str = "tcp",
               size: int | None = None, bandwidth: int | None = None, omit: int = 0,
-              ipv6: bool = False, server=None, preexec_fn=None) -> Iperf3Flow:
+              ipv6: bool = False, server=None, preexec_fn=None,
+              streams: int | None = None) -> Iperf3Flow:
         """Start a client (and, unless ``server`` is given, its server).  ``size``: the bytes
-        each send carries (a UDP datagram's payload); ``bandwidth``: the pace in bit/s.
+        each send carries (a UDP datagram's payload); ``bandwidth``: the pace in bit/s;
+        ``streams``: parallel flows to the same port (``-P``).
         ``preexec_fn`` runs in the client process before it starts (e.g. to join a cgroup)."""
         server = server or self.serve(dst, port)
         if protocol == "udp" and size is None:
             size = 1472  # the wrapper's default is 64 KiB datagrams; say what you mean
         opts = {"host": dst.ip6 if ipv6 else dst.ip4, "port": port, "seconds": seconds,
-                "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": size}
+                "protocol": protocol, "omit": omit, "bandwidth": bandwidth, "blksize": size,
+                "streams": streams}
         client = self._spawn(src.ns, "client", opts, preexec_fn)
         return Iperf3Flow(self.run, server, client, protocol, seconds)
 

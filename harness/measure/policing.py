@@ -1,0 +1,83 @@
+"""A TCP flow through a policer, measured as a shaped run is: the receiver's steady-state
+goodput over a counting window, beside the policer's drops in that window, the sender's
+retransmits, and the RTT the sender sees (a shaper's queue adds to it; a policer's drops do
+not).
+
+Why a lab compares the two: without an ifb, traffic arriving on a device can only be policed
+(``tc filter ... action police``: what exceeds the rate beyond a bucket is dropped), never
+shaped (queued).  TCP answers each drop by halving its window, so a policer carries less than
+its rate, by an amount set by its bucket; a shaper queues the excess and TCP fills the rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.checkpoint import checkpoint
+from ..core.figures import BYTES, COUNT, SHARE, figure
+from ..net.diag import tcp_receiver, tcp_sender_rtt
+from .counters import CounterWindow, counter_windows
+from .expect import error, expected_goodput
+from .shaping import warmup_for  # noqa: F401  (SENDER_RTT is declared there)
+
+GOODPUT_SHARE = figure("goodput_share", SHARE, "goodput / rate",
+                       doc="steady-state goodput over what the rate carries (rate x 1448/1514)")
+LIMITER_DROPS = figure("limiter_drops", COUNT, "drops in the window")
+BURST = figure("burst_bytes", BYTES, "burst (bytes)")
+
+
+@dataclass
+class PolicedRun:
+    traffic: object  # TrafficResult
+    received: CounterWindow  # the receiver's TCP payload bytes
+    drops: CounterWindow  # packets the policer dropped (its counter, as a "bytes" window)
+    rate_bps: int
+    burst: int
+    expected_goodput_bps: float
+    rtt_s: float | None
+
+    @property
+    def goodput_bps(self) -> float:
+        return self.received.rate_bps
+
+    @property
+    def goodput_share(self) -> float:
+        return self.goodput_bps / self.expected_goodput_bps
+
+    @property
+    def window_drops(self) -> int:
+        return self.drops.end_bytes - self.drops.start_bytes
+
+    def derived(self) -> dict:
+        return {"configured_bps": self.rate_bps, "expected_goodput_bps": self.expected_goodput_bps,
+                "goodput_bps": self.goodput_bps,
+                "goodput_error": error(self.goodput_bps, self.expected_goodput_bps),
+                "goodput_share": self.goodput_share, "limiter_drops": self.window_drops,
+                "retransmits": self.traffic.retransmits, "burst_bytes": self.burst,
+                "sender_rtt_ms": None if self.rtt_s is None else self.rtt_s * 1000}
+
+    def samples(self) -> dict:
+        return {"received": self.received.as_record(), "drops": self.drops.as_record(),
+                "traffic": self.traffic.as_record()}
+
+
+def policed_run(generator, src, dst, policed, mtu: int, warmup: float | None = None,
+                window: float = 3.0, **traffic_kwargs) -> PolicedRun:
+    """Run ``generator`` from ``src`` to ``dst`` through ``policed`` (harness.net.limiters.Police
+    as applied) and count over one window, after ``warmup`` (default: the shapers')."""
+    warmup = warmup_for(policed.rate) if warmup is None else warmup
+    seconds = int(warmup + window + 2)
+    flow = generator.start(src, dst, seconds, **traffic_kwargs)
+    try:
+        checkpoint("traffic-running")
+        with tcp_receiver(dst.ns.name) as received:
+            wins = counter_windows({"received": received, "drops": policed.drops}, warmup, window,
+                                   wait_on=["received"], in_order={"received"},
+                                   running={generator.name: flow.running})
+        rtt = tcp_sender_rtt(src.ns.name)  # the flow outlasts the window by 2 s
+        result = flow.wait()
+    except BaseException:
+        flow.stop()
+        raise
+    return PolicedRun(result, wins["received"], wins["drops"], policed.rate, policed.burst,
+                      expected_goodput(policed.rate, mtu), rtt)

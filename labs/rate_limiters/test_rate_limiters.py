@@ -1,0 +1,182 @@
+"""Every Linux rate limiter, measured the way ingress_ifb measures HTB and TBF: the limiter's
+own byte counter and the receiver's steady-state goodput over one window after the warm-up,
+judged by the same rule (harness.measure.shaping), with a fault test per limiter.
+
+The recipes, as they run at 100 Mbit/s on va's egress (each record keeps its own, with every
+parameter the harness set: ``state.recipe``)::
+
+    tc qdisc add dev va root handle 1: tbf rate 100mbit burst 250000 limit 1250000 \\
+        peakrate 150mbit mtu 67050                                  # TBF with a peak rate
+    tc qdisc add dev va root handle 1: hfsc default 10
+    tc class add dev va parent 1: classid 1:10 hfsc rt m2 100mbit ls m2 100mbit ul m2 100mbit
+    tc qdisc add dev va root handle 1: cake bandwidth 100mbit besteffort
+    tc qdisc add dev va root handle 1: fq maxrate 100mbit            # one flow: paced at R
+    tc qdisc add dev va root handle 1: netem rate 100mbit limit 10000
+
+Policing against shaping, on vb's ingress (the seed's point: without an ifb, arriving traffic
+can only be policed)::
+
+    tc qdisc add dev vb handle ffff: ingress
+    tc filter add dev vb parent ffff: protocol all u32 match u32 0 0 \\
+        action police rate 100mbit burst B mtu 262144 drop
+    # against: the ifb + HTB recipe of labs/ingress_ifb
+
+HTB borrowing: a parent at 100 Mbit/s, children at 30 and 70 with ceil 100.  DRR: TBF at 100
+Mbit/s with DRR inside, quanta 1:3.
+"""
+
+import pytest
+
+from harness.lab import (CAKE, FQ, HFSC, HTB, RATIO, TBF, DRRShares, HTBTree, NetemRate,
+                         Police, Shaper, TBFPeak, classify_dport, figure, handle, ingress_redirect,
+                         judge, parse_rate, ping, policed_run, remove_ingress, shaped_flows, shaped_run,
+                         shaping_rates, sweep)
+
+figure("quantum_ratio", RATIO, "bytes ratio of the two DRR classes (expected 3)")
+
+#: limiter name -> (builder, the features its recipe needs)
+LIMITERS = {
+    "htb": (HTB, ("htb",)),
+    "tbf": (TBF, ("tbf",)),
+    "tbf-peakrate": (TBFPeak, ("tbf",)),
+    "hfsc": (HFSC, ("hfsc",)),
+    "cake": (CAKE, ("cake",)),
+    "fq": (FQ, ("fq",)),
+    "netem-rate": (NetemRate, ("netem",)),
+}
+#: +-1 %, ingress_ifb's bound, for every limiter whose figures are steady-state counters over
+#: a path that carries 3x the rate (Capacity.FACTOR); a limiter that needs more says so in
+#: LIMITER_TOLERANCE, with the measured spread behind it (README)
+TOLERANCE = 0.01
+LIMITER_TOLERANCE: dict[str, float] = {}
+#: the quick default: each limiter at one rate, one flow, MTU 1500, its default burst;
+#: ``--sweep`` adds the rates, MTU 9000 and 8 flows (one dimension at a time)
+RATES, SWEEP_RATES = ["100mbit"], ["10mbit", "100mbit", "1000mbit"]
+BURSTS = {"small": 65536 + 1514, "default": None, "large": 1 << 21}
+
+
+def pytest_generate_tests(metafunc):
+    wide = sweep(metafunc.config)
+    if "rate" in metafunc.fixturenames:
+        metafunc.parametrize("rate", shaping_rates(metafunc.config, SWEEP_RATES if wide else RATES))
+    if "shape" in metafunc.fixturenames:  # (flows, MTU) beside the default point
+        metafunc.parametrize("shape", [(1, 1500)] + ([(8, 1500), (1, 9000)] if wide else []),
+                             ids=lambda s: f"{s[0]}flow-mtu{s[1]}")
+    if "flows" in metafunc.fixturenames:
+        metafunc.parametrize("flows", [1, 8] if wide else [1], ids=lambda n: f"{n}flow")
+
+
+def tolerance_of(limiter: str) -> float:
+    return LIMITER_TOLERANCE.get(limiter, TOLERANCE)
+
+
+@pytest.mark.parametrize("limiter", [pytest.param(name, marks=pytest.mark.requires(*needs))
+                                     for name, (_, needs) in LIMITERS.items()])
+def test_limiter_holds_its_rate(capacity, pair, iperf3, limiter, rate, shape, record):
+    """1. Each limiter on va's egress holds its rate within its bound, by its own byte counter
+    and by the receiver's steady-state goodput (expected rate x MSS/frame at the MTU)."""
+    flows, mtu = shape
+    builder, _ = LIMITERS[limiter]
+    per_flow = limiter == "fq"  # fq's maxrate paces each flow: n flows carry n x the rate
+    capacity.check(parse_rate(rate) * (flows if per_flow else 1))
+    if mtu != 1500:
+        pair.a.link.set_mtu(mtu)
+        pair.b.link.set_mtu(mtu)
+    shaper = builder(rate).apply(pair.a.link)
+    if per_flow:
+        shaper.rate *= flows
+    run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu,
+                     **({"streams": flows} if flows > 1 else {}))
+    judge(run.recorded(record, f"{limiter} {rate} {flows}flow mtu{mtu}",
+                       params={"limiter": limiter, "rate": rate, "flows": flows, "mtu": mtu,
+                               "generator": "iperf3"},
+                       tolerance=tolerance_of(limiter)))
+
+
+@pytest.mark.requires("police", "ingress", "u32", "ifb", "mirred", "htb")
+def test_policing_drops_where_shaping_queues(capacity, pair, ifb, iperf3, flows, record):
+    """2. At 100 Mbit/s on vb's ingress: a policer (no ifb) with a small, the default and a
+    large bucket, then the ifb + HTB shaper.  The policer drops and TCP falls short of the
+    rate, less so as the bucket grows; the shaper queues (its RTT grows, it drops nothing) and
+    TCP reaches the rate."""
+    rate = "100mbit"
+    capacity.check(rate)
+    kwargs = {"streams": flows} if flows > 1 else {}
+    policed = {}
+    for size, burst in BURSTS.items():
+        policer = Police(rate, burst=burst).apply(pair.b.link)
+        assert ping(pair.a.ns, pair.b.ip4, count=3), \
+            f"the policer ({size} bucket) lets no ping through: a bucket smaller than a packet?"
+        run = policed_run(iperf3, pair.a, pair.b, policer, mtu=pair.mtu, **kwargs)
+        record(f"police {rate} {size} burst {flows}flow", samples=run.samples(),
+               params={"limiter": "police", "rate": rate, "burst": size, "flows": flows},
+               derived=run.derived())
+        policed[size] = run
+        remove_ingress(pair.b.link)
+    ingress_redirect(pair.b.link, to=ifb)
+    shaped = shaped_run(iperf3, pair.a, pair.b, HTB(rate).apply(ifb), mtu=pair.mtu, **kwargs)
+    verdict = shaped.recorded(record, f"ifb htb {rate} {flows}flow",
+                              params={"limiter": "ifb+htb", "rate": rate, "flows": flows,
+                                      "burst": "default"},
+                              tolerance=TOLERANCE)
+    for size, run in policed.items():
+        assert run.window_drops > 0, f"the policer ({size} bucket) dropped nothing in the window"
+        assert run.goodput_share <= 1 + TOLERANCE, \
+            f"policed goodput {run.goodput_share:.1%} of the rate ({size} bucket): above it"
+        assert run.goodput_bps < shaped.goodput_bps, \
+            f"policed ({size} bucket) {run.goodput_bps:.4g} bit/s >= shaped {shaped.goodput_bps:.4g}"
+    assert policed["small"].goodput_share < 1 - 3 * TOLERANCE, \
+        f"a small bucket's policer carried {policed['small'].goodput_share:.1%} of the rate"
+    assert policed["small"].goodput_share < policed["large"].goodput_share, \
+        "a larger bucket did not let TCP carry more"
+    assert shaped.shaper_drops == 0, f"the shaper dropped {shaped.shaper_drops} packets"
+    judge(verdict)
+
+
+@pytest.mark.requires("htb", "u32")
+def test_htb_children_get_their_rate_and_borrow_up_to_ceil(capacity, pair, iperf3, record):
+    """3. HTB 100 Mbit/s with children 1:10 (30, ceil 100) and 1:20 (70, ceil 100): two flows
+    get 30 and 70; one flow alone in 1:10 borrows its parent's unused share up to its ceil."""
+    capacity.check("100mbit")
+    tree = HTBTree("100mbit", {0x10: ("30mbit", "100mbit"), 0x20: ("70mbit", "100mbit")})
+    classes = tree.apply(pair.a.link)
+    ports = {5201: 0x10, 5202: 0x20}
+    for port, minor in ports.items():
+        classify_dport(pair.a.link, port, handle(1, minor))
+    both = shaped_flows(iperf3, pair.a, pair.b, {p: classes[m] for p, m in ports.items()},
+                        mtu=pair.mtu)
+    verdicts = [run.recorded(record, f"htb child 1:{ports[port]:x} beside its sibling",
+                             params={"limiter": "htb-borrow", "class": f"1:{ports[port]:x}",
+                                     "rate": f"{classes[ports[port]].rate // 10**6}mbit"},
+                             tolerance=TOLERANCE) for port, run in both.items()]
+    alone = Shaper(pair.a.link, "htb", handle(1, 0x10), 100 * 10**6)  # judged against its ceil
+    borrowed = shaped_run(iperf3, pair.a, pair.b, alone, mtu=pair.mtu, port=5201)
+    verdicts.append(borrowed.recorded(record, "htb child 1:10 alone, borrowing",
+                                      params={"limiter": "htb-borrow", "class": "1:10",
+                                              "rate": "100mbit"}, tolerance=TOLERANCE))
+    judge(*verdicts)
+
+
+@pytest.mark.requires("tbf", "drr", "u32")
+def test_drr_shares_follow_the_quanta(capacity, pair, iperf3, record):
+    """4. Two flows in DRR classes with quanta 1:3 under TBF at 100 Mbit/s: the bytes each
+    class sends are in the ratio of its quantum (25 and 75 Mbit/s)."""
+    capacity.check("100mbit")
+    quanta = {1: 3028, 2: 3 * 3028}
+    classes = DRRShares("100mbit", quanta).apply(pair.a.link)
+    total = sum(quanta.values())
+    for minor in classes:  # each class is judged at its share of TBF's rate
+        classes[minor].rate = classes[minor].rate * quanta[minor] // total
+    ports = {5201: 1, 5202: 2}
+    for port, minor in ports.items():
+        classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10))
+    runs = shaped_flows(iperf3, pair.a, pair.b, {p: classes[m] for p, m in ports.items()},
+                        mtu=pair.mtu)
+    ratio = runs[5202].window.rate_bps / runs[5201].window.rate_bps
+    verdicts = [run.recorded(record, f"drr class 10:{ports[port]} quantum {quanta[ports[port]]}",
+                             params={"limiter": "drr", "quantum": quanta[ports[port]],
+                                     "rate": "100mbit"}, tolerance=TOLERANCE)
+                for port, run in runs.items()]
+    record("drr quantum ratio", params={"limiter": "drr"}, derived={"quantum_ratio": ratio})
+    judge(*verdicts)
+    assert abs(ratio / 3 - 1) <= 2 * TOLERANCE, f"class bytes ratio {ratio:.3f}, quanta 3"
