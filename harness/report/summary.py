@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -118,13 +119,47 @@ def _nightly_notes(runs: list[Run]) -> list[str]:
     return notes
 
 
+JUNIT_OUTCOMES = {"failure": "failed", "error": "failed", "skipped": "skipped"}
+
+
+def session_outcomes(folders) -> dict[tuple[str, str], dict[str, str]]:
+    """(lab, kernel label) -> {test id: outcome} from the junit.xml of every session folder
+    (one with its run.json) under ``folders``: the tests that wrote no record (a skip
+    usually writes none) are counted from here."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for folder in dict.fromkeys(folders):
+        for root, _, files in os.walk(folder):
+            if "junit.xml" not in files or "run.json" not in files:
+                continue
+            try:
+                with open(os.path.join(root, "run.json")) as f:
+                    k = json.load(f).get("kernel") or {}
+                cases = ET.parse(os.path.join(root, "junit.xml")).getroot().iter("testcase")
+            except (OSError, ValueError, ET.ParseError):
+                continue
+            label = Run.label_of(k.get("release", "?"), k.get("where", "?"))
+            for case in cases:
+                parts = (case.get("classname") or "").split(".")
+                if len(parts) < 3 or parts[0] != "labs":
+                    continue
+                test = "/".join(parts) + ".py::" + (case.get("name") or "")
+                outcome = next((v for tag, v in JUNIT_OUTCOMES.items()
+                                if case.find(tag) is not None), "passed")
+                out.setdefault((parts[1], label), {})[test] = outcome
+    return out
+
+
 def summarize(runs: list[Run]) -> Summary:
     labs = labs_of(runs)
     kernels = list(dict.fromkeys(run.label for run in runs))
     cells: dict[tuple[str, str], Counter] = {}
+    sessions = session_outcomes(run.folder for run in runs)
     for run in runs:
         for lab in labs:
             verdicts = final_verdicts([r for r in run.records if r["lab"] == lab])
+            unrecorded = {test: v for test, v in sessions.get((lab, run.label), {}).items()
+                          if test not in verdicts}
+            verdicts.update(unrecorded)
             if verdicts:
                 cells[(lab, run.label)] = cells.get((lab, run.label), Counter()) + \
                     Counter(verdicts.values())

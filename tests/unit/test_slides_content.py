@@ -176,3 +176,37 @@ def test_each_measuring_lab_has_a_headline_figure(lab):
     other derived path of its slides.toml)"""
     pres = presentation.load(lab)
     assert pres.headline.get("value", "").startswith("derived.")
+
+
+def test_a_test_that_wrote_no_record_is_counted_from_its_sessions_junit(tmp_path):
+    """A skip usually writes no record: the summary counts it from the session's junit.xml, so
+    a kernel that skipped half a lab does not read as all passed."""
+    session = tmp_path / "run" / "gre_mtu" / "6.18"
+    session.mkdir(parents=True)
+    (session / "run.json").write_text(json.dumps({"kernel": {"release": "6.18",
+                                                             "where": "host"}}))
+    (session / "junit.xml").write_text(
+        '<testsuites><testsuite><testcase classname="labs.gre_mtu.test_gre_mtu" name="test_x[gre]">'
+        '<skipped message="kernel lacks CONFIG_NET_IPGRE"/></testcase>'
+        '<testcase classname="labs.gre_mtu.test_gre_mtu" name="test_x[vxlan]"/></testsuite>'
+        '</testsuites>')
+    recorded = record("gre_mtu", "test_gre_mtu.py::test_x", "vxlan", release="6.18", where="host")
+    recorded["test_id"] = "labs/gre_mtu/test_gre_mtu.py::test_x[vxlan]"
+    run = Run(str(tmp_path / "run"), [recorded], [])
+    s = summary.summarize([run])
+    assert s.cell("gre_mtu", run.label) == "1 passed, 1 skipped"
+    assert s.line() == "2 tests of 1 lab on 1 kernel: 1 passed, 1 skipped"
+
+
+def test_the_readmes_slide_images_name_their_run_and_exist():
+    """The README's slide pages are generated (scripts/readme_slides.py RUN), name the run they
+    came from, and every image they show is in the tree."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, "README.md")).read()
+    block = text[text.index("<!-- slides: begin -->"):text.index("<!-- slides: end -->")]
+    assert re.search(r"rendered by `scripts/readme_slides\.py [\w.-]+`", block), block
+    images = re.findall(r"\]\((docs/images/[\w.-]+\.png)\)", block)
+    assert len(images) == 4 and all(os.path.isfile(os.path.join(root, i)) for i in images)
