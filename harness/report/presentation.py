@@ -69,6 +69,7 @@ class Presentation:
     plots: list[dict] = field(default_factory=list)
     rows_per_frame: int = 9
     headline: dict = field(default_factory=dict)
+    shown: str | None = None  # set by cross_kernel: the one figure its cells show, if one
 
     @property
     def compared(self) -> list[str]:
@@ -264,11 +265,14 @@ def cross_kernel(pres: Presentation, runs, verdict_of) -> tuple[list[str], list[
             return verdict or "ok"
         return f"{value}, {verdict}" if verdict and value != verdict else value
 
-    named = len(compared) > 1  # which figure a row shows, when rows show different ones
+    chosen = {ident: shown(ident) for ident in order}
+    shows = {c.header for c in chosen.values() if c}
+    named = len(shows) > 1  # rows show different figures: a column names each row's
+    pres.shown = None if named or not shows else shows.pop()  # else the table's caption does
     headers = [k.header for k in keys] + (["figure"] if named else []) + [run.label for run in runs]
     rows = []
     for ident in order:
-        c = shown(ident)
+        c = chosen[ident]
         rows.append(list(ident) + ([c.header if c else "-"] if named else [])
                     + [cell(c, where[ident].get(run.label)) for run in runs])
     return headers, rows

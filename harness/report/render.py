@@ -53,7 +53,8 @@ def lab_tables(runs: list[Run]) -> list[dict]:
             where = f"kernel {present[0].label}"
         else:
             headers, rows = presentation.cross_kernel(pres, present, verdict_of)
-            where = f"{len(present)} kernels side by side"
+            where = (f"{pres.shown} on " if pres.shown else "") + \
+                f"{len(present)} kernels side by side"
         records = [r for run in present for r in run.records if r["lab"] == lab]
         nics = next((r["state"]["nics"] for r in records if r.get("state", {}).get("nics")), None)
         if nics:  # a figure over real NICs must never read as a veth figure
