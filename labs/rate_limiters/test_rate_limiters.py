@@ -55,13 +55,23 @@ RATES, SWEEP_RATES = ["100mbit"], ["10mbit", "100mbit", "1000mbit"]
 BURSTS = {"small": 65536 + 1514, "default": None, "large": 1 << 21}
 
 
+#: the limiters with a bucket of their own to size
+BURSTY = {"htb", "tbf", "tbf-peakrate"}
+
+
 def pytest_generate_tests(metafunc):
     wide = sweep(metafunc.config)
     if "rate" in metafunc.fixturenames:
         metafunc.parametrize("rate", shaping_rates(metafunc.config, SWEEP_RATES if wide else RATES))
-    if "shape" in metafunc.fixturenames:  # (flows, MTU) beside the default point
-        metafunc.parametrize("shape", [(1, 1500)] + ([(8, 1500), (1, 9000)] if wide else []),
-                             ids=lambda s: f"{s[0]}flow-mtu{s[1]}")
+    if "limiter" in metafunc.fixturenames:  # (flows, MTU, bucket) beside the default point
+        shapes = [(1, 1500, "default")] + ([(8, 1500, "default"), (1, 9000, "default"),
+                                            (1, 1500, "small"), (1, 1500, "large")] if wide else [])
+        metafunc.parametrize(("shape", "limiter"), [
+            pytest.param(shape, name, marks=pytest.mark.requires(*needs),
+                         id=f"{shape[0]}flow-mtu{shape[1]}"
+                            + ("" if shape[2] == "default" else f"-{shape[2]}burst") + f"-{name}")
+            for shape in shapes for name, (_, needs) in LIMITERS.items()
+            if shape[2] == "default" or name in BURSTY])
     if "flows" in metafunc.fixturenames:
         metafunc.parametrize("flows", [1, 8] if wide else [1], ids=lambda n: f"{n}flow")
 
@@ -70,26 +80,26 @@ def tolerance_of(limiter: str) -> float:
     return LIMITER_TOLERANCE.get(limiter, TOLERANCE)
 
 
-@pytest.mark.parametrize("limiter", [pytest.param(name, marks=pytest.mark.requires(*needs))
-                                     for name, (_, needs) in LIMITERS.items()])
 def test_limiter_holds_its_rate(capacity, pair, iperf3, limiter, rate, shape, record):
     """1. Each limiter on va's egress holds its rate within its bound, by its own byte counter
     and by the receiver's steady-state goodput (expected rate x MSS/frame at the MTU)."""
-    flows, mtu = shape
+    flows, mtu, bucket = shape
     builder, _ = LIMITERS[limiter]
     per_flow = limiter == "fq"  # fq's maxrate paces each flow: n flows carry n x the rate
     capacity.check(parse_rate(rate) * (flows if per_flow else 1))
     if mtu != 1500:
         pair.a.link.set_mtu(mtu)
         pair.b.link.set_mtu(mtu)
-    shaper = builder(rate).apply(pair.a.link)
+    shaper = (builder(rate, burst=BURSTS[bucket]) if limiter in BURSTY else
+              builder(rate)).apply(pair.a.link)
     if per_flow:
         shaper.rate *= flows
     run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu,
                      **({"streams": flows} if flows > 1 else {}))
-    judge(run.recorded(record, f"{limiter} {rate} {flows}flow mtu{mtu}",
+    judge(run.recorded(record, f"{limiter} {rate} {flows}flow mtu{mtu}"
+                       + ("" if bucket == "default" else f" {bucket} burst"),
                        params={"limiter": limiter, "rate": rate, "flows": flows, "mtu": mtu,
-                               "generator": "iperf3"},
+                               "burst": bucket, "generator": "iperf3"},
                        tolerance=tolerance_of(limiter)))
 
 
