@@ -26,6 +26,7 @@ import pyroute2
 from ..core.errors import HarnessError
 from ..core.figures import check_derived, declarations_of
 from ..measure import accounting, shaping  # noqa: F401 - they declare their figures
+from ..measure.accounting import machine_unjudged
 from ..traffic.iperf3 import Iperf3
 from ..core import env
 
@@ -153,6 +154,11 @@ class Recorder:
         problems = check_derived(derived)
         if problems:
             raise HarnessError(f"record {lab}/{measurement.get('name')!r}: " + "; ".join(problems))
+        unjudged = machine_unjudged(derived)
+        if unjudged:  # an end-to-end figure that carries the machine's losses is not compared
+            said = derived.get("metrics") if isinstance(derived.get("metrics"), dict) else {}
+            derived["metrics"] = {**said, **{k: {**(said.get(k) or {}), **v}
+                                             for k, v in unjudged.items()}}
         if declarations_of(derived):  # the record says how each of its figures is judged
             derived["metrics"] = declarations_of(derived)
         rec = {
