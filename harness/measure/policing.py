@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.checkpoint import checkpoint
 from ..core.figures import BYTES, COUNT, SHARE, figure
-from ..net.diag import tcp_receiver, tcp_sender_rtt
-from .counters import CounterWindow, counter_windows
+from .counters import CounterWindow
 from .expect import error, expected_goodput
-from .shaping import warmup_for  # noqa: F401  (SENDER_RTT is declared there)
+from .shaping import counted_flow
 
 GOODPUT_SHARE = figure("goodput_share", SHARE, "goodput / rate",
                        doc="steady-state goodput over what the rate carries (rate x 1448/1514)")
@@ -65,19 +63,7 @@ def policed_run(generator, src, dst, policed, mtu: int, warmup: float | None = N
                 window: float = 3.0, **traffic_kwargs) -> PolicedRun:
     """Run ``generator`` from ``src`` to ``dst`` through ``policed`` (harness.net.limiters.Police
     as applied) and count over one window, after ``warmup`` (default: the shapers')."""
-    warmup = warmup_for(policed.rate) if warmup is None else warmup
-    seconds = int(warmup + window + 2)
-    flow = generator.start(src, dst, seconds, **traffic_kwargs)
-    try:
-        checkpoint("traffic-running")
-        with tcp_receiver(dst.ns.name) as received:
-            wins = counter_windows({"received": received, "drops": policed.drops}, warmup, window,
-                                   wait_on=["received"], in_order={"received"},
-                                   running={generator.name: flow.running})
-        rtt = tcp_sender_rtt(src.ns.name)  # the flow outlasts the window by 2 s
-        result = flow.wait()
-    except BaseException:
-        flow.stop()
-        raise
+    wins, rtt, result = counted_flow(generator, src, dst, {"drops": policed.drops}, policed.rate,
+                                     warmup, window, ["received"], **traffic_kwargs)
     return PolicedRun(result, wins["received"], wins["drops"], policed.rate, policed.burst,
                       expected_goodput(policed.rate, mtu), rtt)

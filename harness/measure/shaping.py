@@ -233,28 +233,37 @@ def warmup_for(rate_bps: float) -> float:
     return min(MAX_WARMUP_S, max(MIN_WARMUP_S, SETTLE_BYTES * 8 / rate_bps))
 
 
-def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = None,
-               window: float = 3.0, **traffic_kwargs) -> ShapedRun:
-    """Run ``generator`` from ``src`` to ``dst`` and watch ``shaper``'s byte counter meanwhile
-    (after ``warmup`` seconds, by default :func:`warmup_for` the shaper's rate)."""
-    warmup = warmup_for(shaper.rate) if warmup is None else warmup
-    # the flow outlasts the window by 2 s: room for slow readings to run on (counters.EXTEND)
+def counted_flow(generator, src, dst, counters: dict, rate_bps: float, warmup: float | None,
+                 window: float, wait_on: list[str], **traffic_kwargs):
+    """One flow of ``generator`` from ``src`` to ``dst``, ``counters`` read over one window
+    after ``warmup`` (default :func:`warmup_for` the rate) beside the receiver's in-order TCP
+    bytes (``received``), and the sender's RTT right after the window (the flow outlasts it by
+    2 s: room for slow readings to run on, counters.EXTEND, and the RTT is the steady
+    state's).  Returns (windows, RTT in seconds or None, the generator's result)."""
+    warmup = warmup_for(rate_bps) if warmup is None else warmup
     seconds = int(warmup + window + 2)
     flow = generator.start(src, dst, seconds, **traffic_kwargs)
     try:
         checkpoint("traffic-running")
         with tcp_receiver(dst.ns.name) as received:
-            wins = counter_windows({"bytes": shaper.counter, "throttled": shaper.throttled,
-                                    "received": received},
-                                   warmup, window, wait_on=["bytes"], in_order={"received"},
+            wins = counter_windows({**counters, "received": received}, warmup, window,
+                                   wait_on=wait_on, in_order={"received"},
                                    running={generator.name: flow.running})
-        # the flow outlasts the window by 2 s: the sender's RTT now is its steady state's
         rtt = tcp_sender_rtt(src.ns.name) if traffic_kwargs.get("protocol", "tcp") == "tcp" \
             else None
-        result = flow.wait()
+        return wins, rtt, flow.wait()
     except BaseException:
         flow.stop()
         raise
+
+
+def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = None,
+               window: float = 3.0, **traffic_kwargs) -> ShapedRun:
+    """Run ``generator`` from ``src`` to ``dst`` and watch ``shaper``'s byte counter meanwhile
+    (after ``warmup`` seconds, by default :func:`warmup_for` the shaper's rate)."""
+    wins, rtt, result = counted_flow(generator, src, dst, {"bytes": shaper.counter,
+                                                           "throttled": shaper.throttled},
+                                     shaper.rate, warmup, window, ["bytes"], **traffic_kwargs)
     thr = wins["throttled"]
     return ShapedRun(result, wins["bytes"], wins["received"], shaper.rate,
                      expected_goodput(shaper.rate, mtu),

@@ -80,7 +80,8 @@ def _qdisc_options(q) -> dict:
             return {"default": f"{init['defcls']:x}", "r2q": init["rate2quantum"]}
         if kind == "tbf":
             p = opts.get_attr("TCA_TBF_PARMS")
-            return {"rate_bps": p["rate"] * 8, "buffer": p["buffer"], "limit": p["limit"]}
+            peak = {"peak_bps": p["peak"] * 8, "mtu": p["mtu"]} if p["peak"] else {}
+            return {"rate_bps": p["rate"] * 8, "buffer": p["buffer"], "limit": p["limit"], **peak}
         if kind == "netem":
             return {"loss": opts.get("loss")}
     except (AttributeError, KeyError, TypeError):

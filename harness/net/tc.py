@@ -198,12 +198,12 @@ def htb_classes(dev: Link, rates: dict[int, object], default: int) -> dict[int, 
 
 
 def classify_dport(dev: Link, port: int, classid: int, prio: int = 1,
-                   parent: int | None = None) -> None:
-    """u32 on the IPv4 TCP destination port: ``match ip protocol 6 0xff match ip dport P 0xffff``
-    (on the root qdisc 1:, or on the qdisc ``parent``)."""
+                   parent: int | None = None, proto: int = socket.IPPROTO_TCP) -> None:
+    """u32 on the IPv4 destination port: ``match ip protocol 6 0xff match ip dport P 0xffff``
+    (TCP, or ``proto``; on the root qdisc 1:, or on the qdisc ``parent``)."""
     dev.ns.nl.tc("add-filter", "u32", dev.index, parent=parent or handle(1), prio=prio,
                  protocol=ETH_P_IP, target=classid,
-                 keys=["0x00060000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"])
+                 keys=[f"0x00{proto:02x}0000/0x00ff0000+8", f"0x{port:08x}/0x0000ffff+20"])
 
 
 def skbedit_dport(dev: Link, port: int, prio: int, priority: int | None = None,

@@ -1,5 +1,6 @@
-"""The qdisc options pyroute2 0.9 cannot say: fq (``maxrate``, per-flow pacing) and TBF's
-peak rate (pyroute2's tbf drops ``peak``, and knows no ``TCA_TBF_PBURST``).
+"""The qdisc options pyroute2 0.9 cannot say: fq (``maxrate``, per-flow pacing), TBF's peak
+rate (pyroute2's tbf drops ``peak``, and knows no ``TCA_TBF_PBURST``) and netem's ``rate``
+(pyroute2 also sends it as the message's TCA_RATE, and fails to encode it).
 
 Each is a tcmsg plugin module of the shape pyroute2 expects (``parent``, ``get_parameters``,
 ``options``), put into ``pyroute2.netlink.rtnl.tcmsg.plugins`` by :func:`install` (at import of
@@ -14,7 +15,7 @@ import types
 
 from pyroute2.netlink import nla
 from pyroute2.netlink.rtnl import TC_H_ROOT
-from pyroute2.netlink.rtnl.tcmsg import plugins, sched_tbf
+from pyroute2.netlink.rtnl.tcmsg import plugins, sched_netem, sched_tbf
 from pyroute2.netlink.rtnl.tcmsg.common import get_rate, get_rate_parameters, stats2
 
 
@@ -93,7 +94,22 @@ fq.options = fq_options
 fq.stats2 = stats2
 
 
+# -- netem with a rate ----------------------------------------------------------------------
+def _drop_rate(request: dict) -> None:
+    """pyroute2 encodes a top-level ``rate`` as the message's TCA_RATE (a struct): the rate is
+    the qdisc's own option, already in TCA_OPTIONS (pyroute2's tbf does the same)."""
+    request.pop("rate", None)
+
+
+netem = types.ModuleType("harness_netem")
+netem.parent = sched_netem.parent if hasattr(sched_netem, "parent") else TC_H_ROOT
+netem.get_parameters = sched_netem.get_parameters
+netem.options = sched_netem.options
+netem.fix_request = _drop_rate
+
+
 def install() -> None:
     """Make pyroute2 speak them (idempotent)."""
     plugins["tbf"] = tbf
     plugins["fq"] = fq
+    plugins["netem"] = netem

@@ -28,6 +28,7 @@ Mbit/s with DRR inside, quanta 1:3.
 import pytest
 
 from harness.lab import (CAKE, FQ, HFSC, HTB, RATIO, TBF, DRRShares, HTBTree, NetemRate,
+                         counter_windows, error,
                          Police, Shaper, TBFPeak, classify_dport, figure, handle, ingress_redirect,
                          judge, parse_rate, ping, policed_run, remove_ingress, shaped_flows, shaped_run,
                          shaping_rates, sweep)
@@ -50,13 +51,21 @@ LIMITERS = {
 TOLERANCE = 0.01
 LIMITER_TOLERANCE: dict[str, float] = {}
 #: the quick default: each limiter at one rate, one flow, MTU 1500, its default burst;
-#: ``--sweep`` adds the rates, MTU 9000 and 8 flows (one dimension at a time)
-RATES, SWEEP_RATES = ["100mbit"], ["10mbit", "100mbit", "1000mbit"]
+#: ``--sweep`` adds the rates, MTU 9000, 8 flows and bucket sizes (one dimension at a time).
+#: 20 Mbit/s, where an emulated guest's CPU and timers do not set the figure: at 100 Mbit/s in
+#: a Debian 6.1 guest under TCG, CAKE (which splits GSO packets) read -4.6 % with 8 flows and
+#: fq (whose pacing forgives a late timer half a packet's time) -0.35 and -1.26 %, while at 20
+#: Mbit/s they read -0.03 % and +0.17 % (README)
+RATES, SWEEP_RATES = ["20mbit"], ["10mbit", "100mbit", "1000mbit"]
 BURSTS = {"small": 65536 + 1514, "default": None, "large": 1 << 21}
 
 
 #: the limiters with a bucket of their own to size
 BURSTY = {"htb", "tbf", "tbf-peakrate"}
+#: CAKE is an AQM as well as a shaper: it drops to keep its queue short, and one TCP flow then
+#: leaves the rate unused part of the time (Debian 6.1 guest: counter -7.6 % with one flow,
+#: overlimits counted all along).  Its rate is judged under flows that keep it busy.
+MIN_FLOWS = {"cake": 8}
 
 
 def pytest_generate_tests(metafunc):
@@ -66,12 +75,18 @@ def pytest_generate_tests(metafunc):
     if "limiter" in metafunc.fixturenames:  # (flows, MTU, bucket) beside the default point
         shapes = [(1, 1500, "default")] + ([(8, 1500, "default"), (1, 9000, "default"),
                                             (1, 1500, "small"), (1, 1500, "large")] if wide else [])
-        metafunc.parametrize(("shape", "limiter"), [
-            pytest.param(shape, name, marks=pytest.mark.requires(*needs),
-                         id=f"{shape[0]}flow-mtu{shape[1]}"
-                            + ("" if shape[2] == "default" else f"-{shape[2]}burst") + f"-{name}")
-            for shape in shapes for name, (_, needs) in LIMITERS.items()
-            if shape[2] == "default" or name in BURSTY])
+        combos = {}
+        for shape in shapes:
+            for name, (_, needs) in LIMITERS.items():
+                if shape[2] != "default" and name not in BURSTY:
+                    continue
+                flows = max(shape[0], MIN_FLOWS.get(name, 1))
+                at = (flows, *shape[1:])
+                combos[(at, name)] = pytest.param(
+                    at, name, marks=pytest.mark.requires(*needs),
+                    id=f"{flows}flow-mtu{at[1]}" + ("" if at[2] == "default" else f"-{at[2]}burst")
+                    + f"-{name}")
+        metafunc.parametrize(("shape", "limiter"), list(combos.values()))
     if "flows" in metafunc.fixturenames:
         metafunc.parametrize("flows", [1, 8] if wide else [1], ids=lambda n: f"{n}flow")
 
@@ -169,24 +184,35 @@ def test_htb_children_get_their_rate_and_borrow_up_to_ceil(capacity, pair, iperf
 
 @pytest.mark.requires("tbf", "drr", "u32")
 def test_drr_shares_follow_the_quanta(capacity, pair, iperf3, record):
-    """4. Two flows in DRR classes with quanta 1:3 under TBF at 100 Mbit/s: the bytes each
-    class sends are in the ratio of its quantum (25 and 75 Mbit/s)."""
-    capacity.check("100mbit")
+    """4. Two UDP floods, each offered at the whole rate, in DRR classes with quanta 1:3 under
+    TBF at 20 Mbit/s: both classes stay backlogged, so the bytes each sends are in the ratio of
+    its quantum (3), and together they carry TBF's rate.  (TCP flows would not do: a class
+    whose flow leaves it empty for a moment hands its turn to the other, and DRR is right to.)"""
+    rate = "20mbit"
+    capacity.check(rate)
     quanta = {1: 3028, 2: 3 * 3028}
-    classes = DRRShares("100mbit", quanta).apply(pair.a.link)
-    total = sum(quanta.values())
-    for minor in classes:  # each class is judged at its share of TBF's rate
-        classes[minor].rate = classes[minor].rate * quanta[minor] // total
+    classes = DRRShares(rate, quanta).apply(pair.a.link)
     ports = {5201: 1, 5202: 2}
     for port, minor in ports.items():
-        classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10))
-    runs = shaped_flows(iperf3, pair.a, pair.b, {p: classes[m] for p, m in ports.items()},
-                        mtu=pair.mtu)
-    ratio = runs[5202].window.rate_bps / runs[5201].window.rate_bps
-    verdicts = [run.recorded(record, f"drr class 10:{ports[port]} quantum {quanta[ports[port]]}",
-                             params={"limiter": "drr", "quantum": quanta[ports[port]],
-                                     "rate": "100mbit"}, tolerance=TOLERANCE)
-                for port, run in runs.items()]
-    record("drr quantum ratio", params={"limiter": "drr"}, derived={"quantum_ratio": ratio})
-    judge(*verdicts)
+        classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10), proto=17)
+    servers = {port: iperf3.serve(pair.b, port) for port in ports}  # all listen first
+    flows = {port: iperf3.start(pair.a, pair.b, seconds=14, port=port, protocol="udp",
+                                bandwidth=parse_rate(rate), server=servers[port])
+             for port in ports}
+    try:
+        wins = counter_windows({minor: classes[minor].counter for minor in quanta},
+                               warmup=2.0, window=3.0,
+                               running={f"port {p}": f.running for p, f in flows.items()})
+        for flow in flows.values():
+            flow.wait()
+    finally:
+        for flow in flows.values():
+            flow.stop()
+    ratio = wins[2].rate_bps / wins[1].rate_bps
+    carried = error(wins[1].rate_bps + wins[2].rate_bps, parse_rate(rate))
+    record("drr quantum ratio", params={"limiter": "drr", "rate": rate, "quanta": "1:3"},
+           samples={"class 10:1": wins[1].as_record(), "class 10:2": wins[2].as_record()},
+           derived={"quantum_ratio": ratio, "counter_error": carried,
+                    "configured_bps": parse_rate(rate)}, tolerance=TOLERANCE)
     assert abs(ratio / 3 - 1) <= 2 * TOLERANCE, f"class bytes ratio {ratio:.3f}, quanta 3"
+    assert abs(carried) <= TOLERANCE, f"the two classes carried {carried:+.2%} of TBF's rate"

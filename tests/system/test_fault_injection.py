@@ -44,6 +44,17 @@ CASES = {
                              "test_which_configurations_carry_traffic[netdev-a]"),
     "bridge-port-missing": ("labs/netlink_kinds", "tap_owned_by_a_process",
                             "test_a_tap_owned_by_a_process_answers_ping_through_a_bridge"),
+    "borrow-ceil-ignored": ("labs/rate_limiters", "borrow",
+                            "test_htb_children_get_their_rate_and_borrow_up_to_ceil"),
+}
+#: the limiters the running kernel lacks, each with a fault that must fail it in a guest
+GUEST_LIMITERS = {
+    "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-hfsc]": "shaper-2pct-slow",
+    "test_limiter_holds_its_rate[20mbit-8flow-mtu1500-cake]": "shaper-2pct-slow",
+    "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-fq]": "shaper-2pct-slow",
+    "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-netem-rate]": "shaper-2pct-slow",
+    "test_drr_shares_follow_the_quanta": "shaper-2pct-slow",
+    "test_policing_drops_where_shaping_queues[1flow]": "policer-burst-zero",
 }
 
 
@@ -142,4 +153,20 @@ def test_a_shaper_two_percent_off_fails_in_a_debian_guest_too(fault, tmp_path, d
     (guest,) = [p for p in (tmp_path / "fault").iterdir() if p.is_dir()]
     got = outcomes(str(guest / "junit.xml"))
     assert all(got.get(test) == "failure" for test in tests), (got, r.stdout[-3000:])
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-1000:]
+
+
+def test_each_limiter_the_host_lacks_fails_its_fault_in_a_debian_guest(tmp_path, debian_image):
+    """HFSC, CAKE, fq, netem rate and DRR configured 2 % slow, and a policer with a bucket of 0
+    bytes, each FAIL inside a Debian kernel (one boot, both faults on)."""
+    faults = sorted(set(GUEST_LIMITERS.values()))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "--kernel", debian_image, "-p", "harness.plugin.faults",
+                        *[arg for f in faults for arg in ("--inject-fault", f)],
+                        *[f"labs/rate_limiters/test_rate_limiters.py::{t}" for t in GUEST_LIMITERS],
+                        "--results", str(tmp_path), "--run-id", "fault"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    (guest,) = [p for p in (tmp_path / "fault").iterdir() if p.is_dir()]
+    got = outcomes(str(guest / "junit.xml"))
+    assert all(got.get(test) == "failure" for test in GUEST_LIMITERS), (got, r.stdout[-3000:])
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-1000:]

@@ -19,6 +19,8 @@ ONE_OF_EACH = {
     "ovs_gre": "labs/ovs_gre/test_ovs_gre.py::test_gre_port_is_a_vport_not_a_device[system]",
     "netlink_kinds": "labs/netlink_kinds/test_netlink_kinds.py::"
                      "test_gre_devices_configured_and_read_back_over_netlink[gretap]",
+    "rate_limiters": "labs/rate_limiters/test_rate_limiters.py::"
+                     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-hfsc]",
 }
 
 

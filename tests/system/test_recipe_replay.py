@@ -16,7 +16,8 @@ from harness.net.snapshot import snapshot
 from harness.results.records import load_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABS = ["labs/_example", "labs/ingress_ifb", "labs/gre_mtu", "labs/netlink_kinds"]
+LABS = ["labs/_example", "labs/ingress_ifb", "labs/gre_mtu", "labs/netlink_kinds",
+        "labs/rate_limiters"]
 
 
 def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
@@ -30,7 +31,7 @@ def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
              and rec["state"].get("topology") and not any(
                  "ovs" in ns for ns in rec["state"]["topology"]["namespaces"])]
     labs = {rec["lab"] for rec in built}
-    assert {"_example", "ingress_ifb", "gre_mtu", "netlink_kinds"} <= labs, labs
+    assert {"_example", "ingress_ifb", "gre_mtu", "netlink_kinds", "rate_limiters"} <= labs, labs
     assert len(built) >= 8
     for rec in built:
         again = rebuilt(rec["state"]["recipe"], rec["state"]["topology"]["prefix"], run)

@@ -115,3 +115,13 @@ def test_a_zero_bucket_policer_and_a_ceil_that_is_ignored(fault):
     assert child["ceil"] == 1 and child["cburst"] == 2
     same = faults.apply("tc", "add-class", "htb", {"rate": 4, "ceil": 4})
     assert same["ceil"] == 4
+
+
+def test_netem_with_a_rate_reaches_pyroute2s_request_without_a_top_level_rate():
+    """pyroute2 put netem's ``rate`` into the message's TCA_RATE too and failed to encode it
+    (TypeError in a Debian 6.1 guest): the request keeps it only in TCA_OPTIONS."""
+    request = {"kind": "netem", "rate": MBIT100, "limit": 10000}
+    plugins["netem"].fix_request(request)
+    assert "rate" not in request and request["limit"] == 10000
+    assert encoded("netem", {"rate": MBIT100, "limit": 10000}).get_attr(
+        "TCA_NETEM_RATE")["rate"] == MBIT100
