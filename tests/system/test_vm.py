@@ -51,7 +51,8 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     What the host's own run of the labs in this suite already covers is left out, to keep
     ``make test`` short (18 of its 62 minutes were this test; now about 10): ingress_ifb
     shaping at 100 Mbit/s only (the host runs 10 too; 500 is above a guest's capacity), no VXLAN
-    (a host feature) and no OVS userspace (netdev) datapath.  ``make lab`` and ``kernel-lab nightly`` run the labs whole."""
+    (a host feature) and no OVS userspace (netdev) datapath.  ``make lab`` and ``kernel-lab
+    nightly`` run the labs whole."""
     image = debian_image
     release = kernel_release(image)
     r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
