@@ -38,6 +38,8 @@ def tbf_parameters(kwarg: dict) -> dict:
     """pyroute2's TBF parameters; with ``peak`` (bytes/s) and ``pburst`` (bytes: the peak
     bucket, at least one packet), the peak rate too: ``tc ... tbf rate R burst B peakrate P
     mtu M``."""
+    if "rate" not in kwarg:  # a request without options (``del``): nothing to say
+        return {"attrs": []}
     parms = get_rate_parameters(kwarg)
     attrs = [["TCA_TBF_PARMS", parms], ["TCA_TBF_RTAB", True]]
     if kwarg.get("peak"):

@@ -125,3 +125,9 @@ def test_netem_with_a_rate_reaches_pyroute2s_request_without_a_top_level_rate():
     assert "rate" not in request and request["limit"] == 10000
     assert encoded("netem", {"rate": MBIT100, "limit": 10000}).get_attr(
         "TCA_NETEM_RATE")["rate"] == MBIT100
+
+
+def test_a_tbf_request_without_a_rate_says_nothing_rather_than_raise():
+    """``tc del`` of a TBF through pyroute2 asks for the qdisc's parameters too."""
+    assert plugins["tbf"].get_parameters({"kind": "tbf", "index": 1, "handle": 0x10000}) == \
+        {"attrs": []}
