@@ -134,7 +134,8 @@ def test_policing_drops_where_shaping_queues(capacity, pair, ifb, iperf3, flows,
             f"the policer ({size} bucket) lets no ping through: a bucket smaller than a packet?"
         run = policed_run(iperf3, pair.a, pair.b, policer, mtu=pair.mtu, **kwargs)
         record(f"police {rate} {size} burst {flows}flow", samples=run.samples(),
-               params={"limiter": "police", "rate": rate, "burst": size, "flows": flows},
+               params={"limiter": "police", "rate": rate, "burst": size, "flows": flows,
+                       "versus": "policing against shaping"},
                derived=run.derived())
         policed[size] = run
         remove_ingress(pair.b.link)
@@ -142,7 +143,7 @@ def test_policing_drops_where_shaping_queues(capacity, pair, ifb, iperf3, flows,
     shaped = shaped_run(iperf3, pair.a, pair.b, HTB(rate).apply(ifb), mtu=pair.mtu, **kwargs)
     verdict = shaped.recorded(record, f"ifb htb {rate} {flows}flow",
                               params={"limiter": "ifb+htb", "rate": rate, "flows": flows,
-                                      "burst": "default"},
+                                      "burst": "default", "versus": "policing against shaping"},
                               tolerance=TOLERANCE)
     for size, run in policed.items():
         assert run.window_drops > 0, f"the policer ({size} bucket) dropped nothing in the window"
