@@ -50,7 +50,6 @@ CASES = {
 #: the limiters the running kernel lacks, each with a fault that must fail it in a guest
 GUEST_LIMITERS = {
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-hfsc]": "shaper-2pct-slow",
-    "test_limiter_holds_its_rate[20mbit-8flow-mtu1500-cake]": "shaper-2pct-slow",
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-fq]": "shaper-2pct-slow",
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-netem-rate]": "shaper-2pct-slow",
     "test_drr_shares_follow_the_quanta": "shaper-2pct-slow",
@@ -157,8 +156,10 @@ def test_a_shaper_two_percent_off_fails_in_a_debian_guest_too(fault, tmp_path, d
 
 
 def test_each_limiter_the_host_lacks_fails_its_fault_in_a_debian_guest(tmp_path, debian_image):
-    """HFSC, CAKE, fq, netem rate and DRR configured 2 % slow, and a policer with a bucket of 0
-    bytes, each FAIL inside a Debian kernel (one boot, both faults on)."""
+    """HFSC, fq, netem rate and DRR configured 2 % slow, and a policer with a bucket of 0 bytes,
+    each FAIL inside a Debian kernel (one boot, both faults on).  CAKE is not here: under TCP
+    it falls short of its rate by itself in a guest (labs/rate_limiters/README.md), so its
+    failure would prove nothing."""
     faults = sorted(set(GUEST_LIMITERS.values()))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "--kernel", debian_image, "-p", "harness.plugin.faults",
