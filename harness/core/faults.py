@@ -84,8 +84,9 @@ def _rate_keys(command: str, kind: str | None, kw: dict) -> list[tuple]:
     ``_BITS``)."""
     if command == "add-class" and kind == "htb":
         return [(kw, k, None) for k in ("rate", "ceil") if k in kw]
-    if command == "add-class" and kind == "hfsc":
-        return [(kw[c], "m2", None) for c in ("rsc", "fsc", "usc") if c in kw]
+    if command == "add-class" and kind == "hfsc":  # curves may be one dict: each once
+        curves = {id(kw[c]): kw[c] for c in ("rsc", "fsc", "usc") if c in kw}
+        return [(curve, "m2", None) for curve in curves.values()]
     if command == "add" and kind in ("tbf", "netem"):
         return [(kw, "rate", None)] if "rate" in kw else []
     if command == "add" and kind == "fq":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..core.units import parse_rate
 from .tc import (ETH_P_ALL, INGRESS, Shaper, _quantum, add_ingress, default_burst, handle,
-                 qdisc_stats, tbf_limit)
+                 tbf_limit, u32_actions)
 from .topology import Link
 
 #: largest packet a policer lets through at all: a veth hands GSO packets of up to 64 KiB to
@@ -157,31 +157,9 @@ class Policed:
     rate: int
     burst: int
 
-    def stats(self) -> dict:
-        """Packets and bytes the police action saw, and how many it dropped (its overlimits),
-        summed over the hook's filters."""
-        total = {"packets": 0, "bytes": 0, "drops": 0, "overlimits": 0}
-        for msg in self.link.ns.nl.get_filters(index=self.link.index, parent=INGRESS):
-            opts = msg.get_attr("TCA_OPTIONS")
-            acts = opts.get_attr("TCA_U32_ACT") if opts else None
-            for _, act in (acts or {}).get("attrs", []):
-                if act.get_attr("TCA_ACT_KIND") != "police":
-                    continue
-                st = act.get_attr("TCA_ACT_STATS")
-                basic = st.get_attr("TCA_STATS_BASIC") or {}
-                queue = st.get_attr("TCA_STATS_QUEUE") or {}
-                total["packets"] += basic.get("packets", 0)
-                total["bytes"] += basic.get("bytes", 0)
-                total["drops"] += queue.get("drops", 0)
-                total["overlimits"] += queue.get("overlimits", 0)
-        return total
-
     def drops(self) -> int:
-        return self.stats()["drops"]
-
-    def ingress_drops(self) -> int:
-        """What the ingress qdisc counts as dropped (the police action's drops land there)."""
-        return qdisc_stats(self.link, INGRESS)["drops"]
+        """Packets the police actions of the device's ingress hook dropped."""
+        return sum(drops for _, _, _, drops in u32_actions(self.link, "police"))
 
 
 @dataclass

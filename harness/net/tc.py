@@ -287,26 +287,33 @@ def qdisc_drops(dev: Link) -> int:
     return sum(_stats(m)["drops"] for m in dev.ns.nl.get_qdiscs(index=dev.index))
 
 
-def mirred_stats(dev: Link, hook: str = "ingress") -> dict:
-    """Packets and bytes counted by the mirred actions of ``dev``'s filters on its ``ingress``
-    qdisc, or on its clsact ``egress`` hook."""
+def u32_actions(dev: Link, kind: str, hook: str = "ingress"):
+    """The ``kind`` actions (mirred, police, ...) of ``dev``'s u32 filters on its ``ingress``
+    qdisc, or on its clsact ``egress`` hook, with their counters: (action message, packets,
+    bytes, drops)."""
     parent = {"ingress": INGRESS, "egress": TC_H_CLSACT_EGRESS}[hook]
-    total = {"packets": 0, "bytes": 0, "drops": 0, "targets": []}
     for msg in dev.ns.nl.get_filters(index=dev.index, parent=parent):
         opts = msg.get_attr("TCA_OPTIONS")
         acts = opts.get_attr("TCA_U32_ACT") if opts else None
-        if not acts:
-            continue
-        for _, act in acts["attrs"]:
-            if act.get_attr("TCA_ACT_KIND") != "mirred":
+        for _, act in acts["attrs"] if acts else []:
+            if act.get_attr("TCA_ACT_KIND") != kind:
                 continue
             stats = act.get_attr("TCA_ACT_STATS")
             st = stats.get_attr("TCA_STATS_BASIC")
-            total["packets"] += st["packets"]
-            total["bytes"] += st["bytes"]
-            total["drops"] += (stats.get_attr("TCA_STATS_QUEUE") or {}).get("drops", 0)
-            parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
-            total["targets"].append(parms["ifindex"])
+            yield (act, st["packets"], st["bytes"],
+                   (stats.get_attr("TCA_STATS_QUEUE") or {}).get("drops", 0))
+
+
+def mirred_stats(dev: Link, hook: str = "ingress") -> dict:
+    """Packets and bytes counted by the mirred actions of ``dev``'s filters on its ``ingress``
+    qdisc, or on its clsact ``egress`` hook."""
+    total = {"packets": 0, "bytes": 0, "drops": 0, "targets": []}
+    for act, packets, nbytes, drops in u32_actions(dev, "mirred", hook):
+        total["packets"] += packets
+        total["bytes"] += nbytes
+        total["drops"] += drops
+        parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
+        total["targets"].append(parms["ifindex"])
     return total
 
 
