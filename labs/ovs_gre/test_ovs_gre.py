@@ -113,6 +113,9 @@ def vm_behind_gre(lab, hypervisors, datapath: str, config: str, vm_mtu: int = 15
             # AF_PACKET hands the userspace datapath packets with unfinished checksums
             for link in (cable.a.link, cable.b.link, nic_end.link):
                 link.offloads(tx=False)
+    if datapath == "netdev" and config == "a":
+        for hv, local, remote in zip(hypervisors, TUNNEL_IPS, reversed(TUNNEL_IPS)):
+            hv.ovs.wait_tunnel_endpoint(local, remote)
     return Setup(datapath, config, vms, ports, nic, hypervisors)
 
 
