@@ -98,19 +98,49 @@ def _label(prefix: str, link: dict, qdiscs: list[dict], classes: list[dict]) -> 
     return "<" + "<br/>".join(rows) + ">"
 
 
+def _depths(shorts: list[str], cross: list[tuple[str, str]]) -> dict[str, int]:
+    """Each namespace's row: 0 for a namespace at an end of the chain the cables and tunnels
+    make (a VM), one more per step inwards (its hypervisor).  Namespaces in the same row sit side
+    by side, joined by their cables: vm1 and vm2 above h1 and h2, which fits a 16:9 slide better
+    than one row of four namespaces or a column of them."""
+    ns_of = lambda node: node.split("/", 1)[0]  # noqa: E731
+    peers: dict[str, set[str]] = {ns: set() for ns in shorts}
+    for a, b in cross:
+        if ns_of(a) in peers and ns_of(b) in peers and ns_of(a) != ns_of(b):
+            peers[ns_of(a)].add(ns_of(b))
+            peers[ns_of(b)].add(ns_of(a))
+    depth = {ns: 0 for ns in shorts if len(peers[ns]) <= 1}
+    frontier = list(depth)
+    while frontier:
+        nxt = []
+        for ns in frontier:
+            for peer in peers[ns]:
+                if peer not in depth:
+                    depth[peer] = depth[ns] + 1
+                    nxt.append(peer)
+        frontier = nxt
+    return {ns: depth.get(ns, 0) for ns in shorts}
+
+
 def diagram(topo: dict, title: str = "") -> graphviz.Graph:
-    """The graphviz graph of a snapshot (``harness.net.snapshot``)."""
+    """The graphviz graph of a snapshot (``harness.net.snapshot``), in rows by the chain of
+    namespaces (``_depths``); a bridge's port sits above it when it leads up a row.  Two
+    namespaces joined only to each other (a, b) are one row, drawn left to right."""
     prefix = topo.get("prefix", "")
-    g = graphviz.Graph("topology", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
-                                               "fontsize": "11", "label": title, "labelloc": "t"},
+    g = graphviz.Graph("topology", graph_attr={"rankdir": "TB", "fontname": "Helvetica",
+                                               "fontsize": "11", "label": title, "labelloc": "t",
+                                               "newrank": "true"},
                        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
                                   "fontsize": "10"},
                        edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     by_index: dict[tuple[str, int], str] = {}
-    veths, tunnels, vports = [], [], []
+    veths, tunnels, vports, bridge_ports, shorts = [], [], [], [], []
+    nodes_in: dict[str, list[str]] = {}
     for ns in topo["namespaces"]:
         if ns["short"].startswith("probe"):  # the capability probes' scratch: no lab's object
             continue
+        shorts.append(ns["short"])
+        nodes_in[ns["short"]] = mine = []
         ovs = (ns.get("ovs") or {}).get("bridges", {})
         hidden = set(ovs) | {"ovs-netdev", "ovs-system", "gre_sys", "lo", "gre0", "gretap0",
                              "erspan0"}  # datapath internals and ip_gre's fallback devices
@@ -121,6 +151,7 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
                     continue
                 node = f"{ns['short']}/{link['name']}"
                 by_index[(ns["name"], link["index"])] = node
+                mine.append(node)
                 sub.node(node, _label(prefix, link, ns.get("qdiscs", []), ns.get("classes", [])),
                          fillcolor=KIND_COLOURS.get(link["kind"], "#f2f2f2"))
                 if link["kind"] == "veth" and link["peer"]:
@@ -129,6 +160,7 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
                     tunnels.append((node, link))
             for br, info in ovs.items():
                 node = f"{ns['short']}/ovs-{br}"  # no ':' in names: graphviz reads it as a port
+                mine.append(node)
                 sub.node(node, f"<<b>OVS {html.escape(br)}</b><br/>{html.escape(info['datapath'])} datapath>",
                          fillcolor=KIND_COLOURS["openvswitch"], shape="box3d")
                 for port, port_info in info["ports"].items():
@@ -142,14 +174,15 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
                                  shape="ellipse", fillcolor="#e2f0d9")
                         if isinstance(port_info, dict) and port_info.get("remote_ip"):
                             vports.append((target, ns, port_info))
-                    g.edge(node, target, style="dashed", color="#7030a0")
+                    bridge_ports.append((node, target))
+    cross: list[tuple[str, str, dict]] = []  # edges between namespaces
     drawn = set()
     for ns_name, link in veths:  # the cable: a veth and its peer (ifindex in its namespace)
         me = by_index.get((ns_name, link["index"]))
         peer = by_index.get((link.get("peer_namespace"), link["peer"]))
         if me and peer and frozenset((me, peer)) not in drawn:
             drawn.add(frozenset((me, peer)))
-            g.edge(me, peer, label="veth", penwidth="2")
+            cross.append((me, peer, dict(label="veth", penwidth="2")))
     addresses = {ns["name"]: {a.split("/")[0] for lk in ns["links"] for a in lk["addresses"]}
                  for ns in topo["namespaces"]}
     for node, ns, info in vports:  # an OVS tunnel port: to the port of the hypervisor it aims at
@@ -157,14 +190,41 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
             if other != node and info["remote_ip"] in addresses[ons["name"]] and \
                     frozenset((node, other)) not in drawn:
                 drawn.add(frozenset((node, other)))
-                g.edge(node, other, label=f"{info['type']} tunnel ({info['remote_ip']})",
-                       style="dashed", color="#2e7d32")
+                cross.append((node, other, dict(label=f"{info['type']} tunnel ({info['remote_ip']})",
+                                                style="dashed", color="#2e7d32")))
     for node, link in tunnels:  # a tunnel: to the end whose local is our remote
         for other, olink in tunnels:
             if other != node and olink["tunnel"]["local"] == link["tunnel"]["remote"] and \
                     frozenset((node, other)) not in drawn:
                 drawn.add(frozenset((node, other)))
-                g.edge(node, other, label=f"{link['kind']} tunnel", style="dashed", color="#2e7d32")
+                cross.append((node, other, dict(label=f"{link['kind']} tunnel", style="dashed",
+                                                color="#2e7d32")))
+    depth = _depths(shorts, [(a, b) for a, b, _ in cross])
+    row = lambda node: depth.get(node.split("/", 1)[0], 0)  # noqa: E731
+    leads_up = {n for a, b, _ in cross for n, other in ((a, b), (b, a)) if row(other) < row(n)}
+    ranked: list[tuple[str, str]] = []  # the edges that set rows: tail above head
+    flat = not any(depth.values())  # one row (a, b): left to right, cables as ranks
+    if flat:
+        g.graph_attr["rankdir"] = "LR"
+    for a, b, attrs in cross:  # down a row, or across one (not a rank constraint)
+        if flat:
+            g.edge(a, b, **attrs)
+        elif row(a) == row(b):
+            g.edge(a, b, constraint="false", **attrs)
+        else:
+            ranked.append((a, b) if row(a) < row(b) else (b, a))
+            g.edge(*ranked[-1], **attrs)
+    for bridge, port in bridge_ports:
+        ranked.append((port, bridge) if port in leads_up else (bridge, port))
+        g.edge(*ranked[-1], style="dashed", color="#7030a0")
+    heads = {head for _, head in ranked}
+    for upper, lower in [(a, b) for a, b in ranked if row(a) < row(b)]:
+        # the lower namespace's free nodes (an OVS bridge of its own) below the upper one too,
+        # so that the two namespaces' boxes sit one above the other, not side by side
+        ns = lower.split("/", 1)[0]
+        for node in nodes_in[ns]:
+            if node not in heads and node != lower:
+                g.edge(upper, node, style="invis")
     for ns in topo["namespaces"]:
         for link in ns["links"]:
             master = link.get("master")
