@@ -64,10 +64,12 @@ BURSTS = {"small": 65536 + 1514, "default": None, "large": 1 << 21}
 
 #: the limiters with a bucket of their own to size
 BURSTY = {"htb", "tbf", "tbf-peakrate"}
-#: CAKE is an AQM as well as a shaper: it drops to keep its queue short, and one TCP flow then
-#: leaves the rate unused part of the time (Debian 6.1 guest: counter -7.6 % with one flow,
-#: overlimits counted all along).  Its rate is judged under flows that keep it busy.
-MIN_FLOWS = {"cake": 8}
+#: CAKE is an AQM as well as a shaper: it drops to keep its queue short, TCP backs off, and
+#: the rate goes unused part of the time, which CAKE rightly does not make up for.  In a Debian
+#: 6.1 guest at 20 Mbit/s with 8 TCP flows its counter read -0.03 %, then -2.43 % and -2.36 %
+#: (1304 drops; overlimits counted all along), one flow -7.6 % at 100 Mbit/s.  So its rate is
+#: judged under UDP floods (test 1b), which keep it backlogged, and not under TCP.
+UNDER_TCP = [name for name in LIMITERS if name != "cake"]
 
 
 def pytest_generate_tests(metafunc):
@@ -79,16 +81,26 @@ def pytest_generate_tests(metafunc):
                                             (1, 1500, "small"), (1, 1500, "large")] if wide else [])
         combos = {}
         for shape in shapes:
-            for name, (_, needs) in LIMITERS.items():
+            for name in UNDER_TCP:
+                _, needs = LIMITERS[name]
                 if shape[2] != "default" and name not in BURSTY:
                     continue
-                flows = max(shape[0], MIN_FLOWS.get(name, 1))
+                flows = shape[0]
                 at = (flows, *shape[1:])
                 combos[(at, name)] = pytest.param(
                     at, name, marks=pytest.mark.requires(*needs),
                     id=f"{flows}flow-mtu{at[1]}" + ("" if at[2] == "default" else f"-{at[2]}burst")
                     + f"-{name}")
         metafunc.parametrize(("shape", "limiter"), list(combos.values()))
+    if "flooded" in metafunc.fixturenames:
+        metafunc.parametrize("flooded", [pytest.param(name, marks=pytest.mark.requires(
+            *LIMITERS[name][1])) for name in UNDER_FLOODS])
+    if "flood_rate" in metafunc.fixturenames:
+        metafunc.parametrize("flood_rate", shaping_rates(
+            metafunc.config, SWEEP_FLOOD_RATES if wide else FLOOD_RATES))
+    if "datagram" in metafunc.fixturenames:
+        metafunc.parametrize("datagram", SWEEP_FLOOD_SIZES if wide else FLOOD_SIZES,
+                             ids=lambda n: f"{n}B")
     if "flows" in metafunc.fixturenames:
         metafunc.parametrize("flows", [1, 8] if wide else [1], ids=lambda n: f"{n}flow")
 
@@ -98,8 +110,9 @@ def tolerance_of(limiter: str) -> float:
 
 
 def test_limiter_holds_its_rate(capacity, pair, iperf3, limiter, rate, shape, record):
-    """1. Each limiter on va's egress holds its rate within its bound, by its own byte counter
-    and by the receiver's steady-state goodput (expected rate x MSS/frame at the MTU)."""
+    """1. Each limiter on va's egress (CAKE under floods only: ``UNDER_TCP``) holds its rate
+    within its bound under TCP, by its own byte counter and by the receiver's steady-state
+    goodput (expected rate x MSS/frame at the MTU)."""
     flows, mtu, bucket = shape
     builder, _ = LIMITERS[limiter]
     per_flow = limiter == "fq"  # fq's maxrate paces each flow: n flows carry n x the rate
@@ -118,6 +131,57 @@ def test_limiter_holds_its_rate(capacity, pair, iperf3, limiter, rate, shape, re
                        params={"limiter": limiter, "rate": rate, "flows": flows, "mtu": mtu,
                                "burst": bucket, "generator": "iperf3"},
                        tolerance=tolerance_of(limiter)))
+
+
+#: UDP payload sizes of the floods: full frames by default; 64-byte datagrams (a limiter that
+#: is bound by packets per second, not bytes, falls short there) with --sweep
+FLOOD_SIZES, SWEEP_FLOOD_SIZES = [1472], [1472, 64]
+FLOOD_RATES, SWEEP_FLOOD_RATES = ["8mbit"], ["8mbit", "100mbit", "1000mbit"]
+FLOOD_OVERSUBSCRIPTION = 2.5  # what each of the two floods offers, in times the rate
+UNDER_FLOODS = [name for name in LIMITERS if name != "fq"]
+
+
+def test_limiter_holds_its_rate_under_udp_floods(capacity, pair, iperf3, flooded, flood_rate,
+                                                 datagram, record):
+    """1b. Each limiter under two UDP floods to two ports, each offered at 2.5 times its rate:
+    unlike TCP they never back off, so the limiter stays backlogged and its byte counter must
+    carry the rate within its bound.  This is how CAKE's rate is judged: an AQM as well as a
+    shaper, it drops to keep its queue short, TCP then leaves it idle now and then, and CAKE,
+    rightly, does not make up for idle time (``UNDER_TCP``).  fq is not here: its ``maxrate``
+    paces each flow, so each flood would have to outrun it (its TCP test judges it).  The
+    receiver's goodput is recorded, not judged: most of a flood is dropped by design.
+
+    8 Mbit/s by default, for an emulated guest's senders: at 20 Mbit/s, offered at the rate
+    each, a Debian 6.1 guest's two floods kept the limiters only nearly backlogged (CAKE -0.81 %,
+    TBF -0.42 %, where TCP reads -0.06 %)."""
+    rate = flood_rate
+    builder, _ = LIMITERS[flooded]
+    floods = {5201: None, 5202: None}
+    offered = FLOOD_OVERSUBSCRIPTION * parse_rate(rate)
+    capacity.check(len(floods) * offered)
+    shaper = builder(rate).apply(pair.a.link)
+    servers = {port: iperf3.serve(pair.b, port) for port in floods}  # all listen first
+    started = {port: iperf3.start(pair.a, pair.b, seconds=14, port=port, protocol="udp",
+                                  size=datagram, bandwidth=int(offered), server=servers[port])
+               for port in floods}
+    try:
+        wins = counter_windows({"bytes": shaper.counter}, warmup=2.0, window=3.0,
+                               running={f"port {p}": f.running for p, f in started.items()})
+        floods = {port: flow.wait() for port, flow in started.items()}
+    finally:
+        for flow in started.values():
+            flow.stop()
+    carried = error(wins["bytes"].rate_bps, shaper.rate)
+    tolerance = tolerance_of(flooded)
+    record(f"{flooded} {rate} udp floods {datagram}B",
+           params={"limiter": flooded, "rate": rate, "flows": len(floods),
+                   "datagram": datagram, "generator": "iperf3 udp", "offered_bps": offered},
+           samples={"bytes": wins["bytes"].as_record(),
+                    **{f"flood {port}": flood for port, flood in floods.items()}},
+           derived={"counter_error": carried, "configured_bps": shaper.rate},
+           tolerance=tolerance)
+    assert abs(carried) <= tolerance, \
+        f"{flooded} carried {carried:+.2%} of its rate under two UDP floods"
 
 
 @pytest.mark.requires("police", "ingress", "u32", "ifb", "mirred", "htb")
