@@ -9,6 +9,7 @@
 - ``evidence``   counters read around each lab test's call (kept when it failed), the lab's
                  state after it (MTU, offloads, TCP sysctls, qdisc statistics) on each record
 - ``recording``  the ``record`` fixture, and one record per measurement and attempt
+- ``replay``     ``--replay-recipes``: each test function's recipe replayed on this kernel
 - ``verdicts``   skip only for KernelLacks, flaky labelling, the baseline verdict at the end
 - ``reporting``  the end of the session on the terminal
 - ``guest``      ``--kernel IMAGE`` hands the session to a booted kernel; marks in the guest
@@ -28,6 +29,7 @@ pytest_plugins = [
     "harness.plugin.health",
     "harness.plugin.evidence",
     "harness.plugin.recording",
+    "harness.plugin.replay",
     "harness.plugin.verdicts",
     "harness.plugin.guest",
     "harness.plugin.cells",

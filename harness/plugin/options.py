@@ -39,6 +39,10 @@ def pytest_addoption(parser):
                 help="seconds a --kernel run may take before it is stopped")
     g.addoption("--rates", default=None, metavar="R1,R2",
                 help="shaping rates for labs that take them, e.g. 10mbit,100mbit")
+    g.addoption("--replay-recipes", action="store_true",
+                help="at the end, replay each test function's recipe (state.recipe) with "
+                     "iproute2 in fresh namespaces on this kernel and compare what the kernel "
+                     "reports with the lab's own build: replay.json in the run folder")
     g.addoption("--sweep", action="store_true",
                 help="run each lab's full sweep, not its quick default selection (rate_limiters: "
                      "every limiter at 10, 100 and 1000 Mbit/s, small and large bursts, MTU 9000, "

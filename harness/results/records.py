@@ -27,6 +27,7 @@ from ..core.errors import HarnessError
 from ..core.figures import check_derived, declarations_of
 from ..measure import accounting, shaping  # noqa: F401 - they declare their figures
 from ..measure.accounting import machine_unjudged
+from ..net.recipe_replay import REPLAY_FILE
 from ..traffic.iperf3 import Iperf3
 from ..core import env
 
@@ -35,7 +36,7 @@ LACKS_FILE = "kernel-lacks.json"  # a run's tests skipped for a missing kernel f
 INTERVALS_FILE = "intervals.json"  # --repeat N: each figure's mean +- 95 % CI over its records
 #: JSON files of a run folder that are about the run, not measurements
 NOT_RECORDS = {"run.json", "vm.json", LACKS_FILE, INTERVALS_FILE, "nightly.json", "cell.json",
-               "merged.json", "kcidb.json", "plan.json"}
+               "merged.json", "kcidb.json", "plan.json", REPLAY_FILE}
 #: set by the cell runner (harness.orchestrate.cells) for the session it starts: JSON of what
 #: else the host carries meanwhile; copied into every record as ``conditions``
 CONDITIONS_ENV = "KERNEL_LAB_CONDITIONS"

@@ -6,13 +6,13 @@ snapshot code's reading).  Every lab that builds over netlink and runs on this k
 replayed, one test per test function (the one whose topology the record keeps); OVS (built
 with ovs-vsctl against a private daemon) is not netlink and is left out."""
 
+import json
 import os
 import subprocess
 import sys
 
-from harness.core import netns
 from harness.net.recipe import comparable, replay
-from harness.net.snapshot import snapshot
+from harness.net.recipe_replay import rebuilt, replayable
 from harness.results.records import load_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,14 +22,18 @@ LABS = ["labs/_example", "labs/ingress_ifb", "labs/gre_mtu", "labs/netlink_kinds
 
 def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LABS,
-                        "--rates", "100mbit", "--results", str(tmp_path), "--run-id", "labs"],
+                        "--rates", "100mbit", "--replay-recipes", "--results", str(tmp_path),
+                        "--run-id", "labs"],
                        cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:]
     records, problems = load_records(str(tmp_path / "labs"))
     assert not problems
-    built = [rec for rec in records if rec["state"].get("recipe")
-             and rec["state"].get("topology") and not any(
-                 "ovs" in ns for ns in rec["state"]["topology"]["namespaces"])]
+    built = [rec for rec in records if replayable(rec)]
+    # --replay-recipes did the same at the end of the session, one test per test function
+    replays = json.loads((tmp_path / "labs" / "replay.json").read_text())
+    assert {row["test_id"].split("[")[0] for row in replays} == \
+        {rec["test_id"].split("[")[0] for rec in built}
+    assert all(row["equal"] for row in replays), [row for row in replays if not row["equal"]]
     labs = {rec["lab"] for rec in built}
     assert {"_example", "ingress_ifb", "gre_mtu", "netlink_kinds", "rate_limiters"} <= labs, labs
     assert len(built) >= 8
@@ -42,22 +46,6 @@ def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
                for line in htb["state"]["recipe"]]
     assert rebuilt(changed, htb["state"]["topology"]["prefix"], run) != \
         comparable(htb["state"]["topology"])
-
-
-def rebuilt(recipe: list[str], old: str, run) -> dict:
-    """The recipe replayed in fresh namespaces of ``run``, read back, and removed again."""
-    before = set(run.namespaces)
-    try:
-        ran = replay(recipe, old, run)
-        assert ran and all(old not in line for line in ran)
-        mine = [n for n in run.namespaces if n not in before]
-        again = snapshot(run)
-        again["namespaces"] = [ns for ns in again["namespaces"] if ns["name"] in mine]
-        return comparable(again)
-    finally:
-        for name in [n for n in run.namespaces if n not in before]:
-            netns.remove(name)
-            run.forget_namespace(name)
 
 
 def test_a_recipe_that_leaves_the_run_is_refused(run):
