@@ -1,5 +1,6 @@
-"""ovs_gre's session fixtures: two "hypervisor" namespaces, each running a private Open vSwitch
-instance for the whole session, and the lab's summary table."""
+"""ovs_gre's fixtures: two "hypervisor" namespaces, each running a private Open vSwitch instance
+for the lab's tests (module scope: the labs after it neither see them in their topology nor
+lose their recipes' replay to them), and the lab's summary table."""
 
 import os
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ class Hypervisor:
     ovs: OVS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hypervisors(run):
     """Two namespaces h1 and h2, each with its own ovsdb-server and ovs-vswitchd (database and
     sockets in the run's state folder, logs under results/<run>/ovs_gre/ovs/)."""

@@ -49,6 +49,8 @@ CASES = {
 }
 #: the limiters the running kernel lacks, each with a fault that must fail it in a guest
 GUEST_LIMITERS = {
+    "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-htb]": "shaper-2pct-slow",
+    "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-tbf]": "shaper-2pct-slow",
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-hfsc]": "shaper-2pct-slow",
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-fq]": "shaper-2pct-slow",
     "test_limiter_holds_its_rate[20mbit-1flow-mtu1500-netem-rate]": "shaper-2pct-slow",
@@ -140,10 +142,12 @@ def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run)
             assert html.escape(first["evidence"]["rows"][0][0]) in view and "<td>" in view
 
 
-@pytest.mark.parametrize("fault", ["shaper-2pct-fast", "shaper-2pct-slow"])
-def test_a_shaper_two_percent_off_fails_in_a_debian_guest_too(fault, tmp_path, debian_image):
-    """Guests measure within +-0.25 %: the labs' +-1 % holds there, and a shaper 2 % off fails
-    there as on the host (HTB and TBF)."""
+def test_a_shaper_two_percent_fast_fails_in_a_debian_guest_too(tmp_path, debian_image):
+    """Guests measure within +-0.25 %: the labs' +-1 % holds there, and a shaper 2 % fast fails
+    there as on the host (HTB and TBF).  2 % slow fails HTB and TBF in the guest in the boot
+    of every limiter the host lacks (below): a boot of its own for it cost make test two
+    minutes."""
+    fault = "shaper-2pct-fast"
     lab, selection, tests = CASES[fault]
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "--kernel", debian_image, "-p", "harness.plugin.faults",
@@ -158,8 +162,9 @@ def test_a_shaper_two_percent_off_fails_in_a_debian_guest_too(fault, tmp_path, d
 
 def test_each_limiter_the_host_lacks_fails_its_fault_in_a_debian_guest(tmp_path, debian_image):
     """HFSC, fq, netem rate, DRR and CAKE (under UDP floods: under TCP it falls short of its
-    rate by itself in a guest, labs/rate_limiters/README.md) configured 2 % slow, and a policer
-    with a bucket of 0 bytes, each FAIL inside a Debian kernel (one boot, both faults on)."""
+    rate by itself in a guest, labs/rate_limiters/README.md) configured 2 % slow, HTB and TBF
+    too, and a policer with a bucket of 0 bytes, each FAIL inside a Debian kernel (one boot,
+    both faults on)."""
     faults = sorted(set(GUEST_LIMITERS.values()))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "--kernel", debian_image, "-p", "harness.plugin.faults",

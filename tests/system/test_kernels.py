@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 from harness.vm.kernels import resolve
 
@@ -39,34 +38,41 @@ def loaded_modules(folder) -> set:
     return {e["argv"][1] for e in meta.get("module_loads", []) if e["rc"] == 0}
 
 
-@pytest.mark.parametrize("spec", ["debian:trixie", "debian:sid"])
-def test_one_test_of_each_lab_passes_in_a_debian_kernel_named_by_suite(spec, tmp_path):
-    kernel = resolve(spec)  # fetched into the cache once (apt with kernel-lab's own lists)
-    r = pytest_kernel(tmp_path, "--kernel", spec, *ONE_OF_EACH.values())
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    folder = guest_folder(tmp_path, kernel.release)
+def one_of_each_passed(folder, release) -> list:
     records = [json.loads(p.read_text()) for p in folder.rglob("*.json")
                if p.parent != folder]
     assert {rec["lab"] for rec in records} == set(ONE_OF_EACH)
     assert all(rec["verdict"] == "passed" for rec in records)
-    assert {rec["kernel"]["release"] for rec in records} == {kernel.release}
-    assert {rec["kernel"]["spec"] for rec in records} == {spec}
+    assert {rec["kernel"]["release"] for rec in records} == {release}
     # the kernel's own modules, loaded the classic way inside the guest (openvswitch is
     # loaded by ovs-vswitchd itself when it creates the kernel datapath)
     assert {"ifb", "ip_gre"} <= loaded_modules(folder)
+    return records
+
+
+def test_one_test_of_each_lab_passes_in_a_debian_kernel_named_by_suite(tmp_path):
+    """7.2 by its suite's name; 6.12 runs the same tests below, as an image and a modules
+    folder (one boot of each: a boot of 6.12 by name as well cost make test 3.5 minutes and
+    takes the same path as sid's)."""
+    spec = "debian:sid"
+    kernel = resolve(spec)  # fetched into the cache once (apt with kernel-lab's own lists)
+    r = pytest_kernel(tmp_path, "--kernel", spec, *ONE_OF_EACH.values())
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    records = one_of_each_passed(guest_folder(tmp_path, kernel.release), kernel.release)
+    assert {rec["kernel"]["spec"] for rec in records} == {spec}
     again = []
     assert resolve(spec, log=again.append).release == kernel.release and again == []  # cached
 
 
 def test_an_image_with_a_modules_folder_boots_with_those_modules(tmp_path):
     """The layout a CI job's ``make modules_install INSTALL_MOD_PATH=DIR`` writes: here the
-    fetched 6.12's unpacked packages stand in for DIR."""
+    fetched 6.12's (``debian:trixie``) unpacked packages stand in for DIR."""
     trixie = resolve("debian:trixie")
     r = pytest_kernel(tmp_path, "--kernel", trixie.image, "--modules", trixie.modules_root,
-                      ONE_OF_EACH["ingress_ifb"])
+                      *ONE_OF_EACH.values())
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     folder = guest_folder(tmp_path, trixie.release)
-    assert "ifb" in loaded_modules(folder)
+    one_of_each_passed(folder, trixie.release)
     vm = json.loads((folder / "vm.json").read_text())
     assert vm["kernel"]["kind"] == "image+modules"
 

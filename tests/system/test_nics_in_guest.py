@@ -9,9 +9,11 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOP_MACS = "52:54:00:12:34:56,52:54:00:12:34:57"  # what virtme-ng gives the two loop NICs
-SELECTION = ("goes_through or baseline or cannot_hold or (accurate and 100mbit and htb and iperf3)"
-             " or (accurate and 10mbit and tbf and netperf) or overhead or (sized and iperf3)"
-             " or (loss_multiplies and vxlan) or (segmented and gre and kept)")
+#: ingress_ifb's shaping at the rate a virtio-net pair under TCG carries (10 Mbit/s: 100 is
+#: above its capacity and skips), and gre_mtu over GRE, the tunnel a guest adds to the host's
+#: VXLAN (VXLAN's four tests here were 2 of this test's 8 minutes, and ran over veth anyway)
+SELECTION = ("goes_through or baseline or cannot_hold or (accurate and 10mbit and tbf and netperf)"
+             " or ((overhead or (sized and iperf3) or (segmented and kept)) and not vxlan)")
 
 
 def test_ingress_ifb_and_gre_mtu_pass_over_a_virtio_net_pair(tmp_path, debian_image):
@@ -25,7 +27,7 @@ def test_ingress_ifb_and_gre_mtu_pass_over_a_virtio_net_pair(tmp_path, debian_im
                for p in (guest / lab).glob("*.json")]
     assert {rec["lab"] for rec in records} == {"ingress_ifb", "gre_mtu"}
     passed = [rec for rec in records if rec["verdict"] == "passed"]
-    assert len(passed) >= 10 and all(rec["verdict"] in ("passed", "skipped") for rec in records)
+    assert len(passed) >= 8 and all(rec["verdict"] in ("passed", "skipped") for rec in records)
     for rec in passed:  # a figure over NICs says so, with the driver that carried it
         nics = rec["state"]["nics"]
         assert [n["driver"] for n in nics] == ["virtio_net", "virtio_net"], rec["name"]

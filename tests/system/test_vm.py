@@ -12,6 +12,11 @@ from harness.vm.boot import boot
 from harness.vm.image import kernel_release
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: what the running kernel may lack, and one shaping test of ingress_ifb (see below)
+GUEST_SELECTION = ("not vxlan and not netdev and not 10mbit and not (floods and not cake)"
+                   " and not (ingress_ifb and not (accurate and 100mbit and htb and iperf3))"
+                   " and not (gre_mtu and netperf)"
+                   " and not (limiter_holds_its_rate and (htb or tbf)) and not borrow")
 
 
 def test_release_comes_from_the_image_header(debian_image):
@@ -49,15 +54,18 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     classifier, HFSC, CAKE, fq, netem, DRR, police) really ran there.
 
     What the host's own run of the labs in this suite already covers is left out, to keep
-    ``make test`` short (18 of its 62 minutes were this test; now about 10): ingress_ifb
-    shaping at 100 Mbit/s only (the host runs 10 too; 500 is above a guest's capacity), no VXLAN
-    (a host feature) and no OVS userspace (netdev) datapath.  ``make lab`` and ``kernel-lab
-    nightly`` run the labs whole."""
+    ``make test`` inside CI's 90 minutes (``make test`` took 85 of them at 2ec8410, this test
+    21; its labs' tests 1061 s in TCG, about 750 s without what is left out here):
+    - ingress_ifb: one shaping test (HTB, 100 Mbit/s, iperf3); the host runs the lab whole;
+    - gre_mtu: no VXLAN and no netperf (the host runs both; GRE is what the guest adds);
+    - ovs_gre: no userspace (netdev) datapath, which the host runs;
+    - rate_limiters: no HTB, TBF, TBF peakrate or HTB borrowing, which the host has.
+    ``make lab`` and ``kernel-lab nightly`` run the labs whole."""
     image = debian_image
     release = kernel_release(image)
     r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
                         str(tmp_path), "--run-id", "vmrun",
-                        "-k", "not vxlan and not netdev and not 10mbit and not (floods and not cake)",
+                        "-k", GUEST_SELECTION,
                         "labs/ingress_ifb",
                         "labs/gre_mtu",
                         "labs/ovs_gre", "labs/netlink_kinds", "labs/rate_limiters"],
@@ -91,8 +99,7 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     ran = {rec["params"].get("limiter") for rec in limits if rec["verdict"] == "passed"}
     # (CAKE under UDP floods only: under TCP its AQM leaves the link idle part of the time,
     # and in this guest it read -0.03 % and then -2.43 % at 20 Mbit/s with 8 flows)
-    assert ran >= {"htb", "tbf", "tbf-peakrate", "hfsc", "cake", "fq", "netem-rate", "police",
-                   "ifb+htb", "htb-borrow", "drr"}, ran
+    assert ran >= {"hfsc", "cake", "fq", "netem-rate", "police", "ifb+htb", "drr"}, ran
     assert all(rec["verdict"] == "passed" for rec in limits), \
         [(rec["name"], rec["verdict"], rec["reason"][:200]) for rec in limits]
     policed = [rec for rec in limits if rec["params"].get("limiter") == "police"]
