@@ -83,7 +83,9 @@ def _qdisc_options(q) -> dict:
             peak = {"peak_bps": p["peak"] * 8, "mtu": p["mtu"]} if p["peak"] else {}
             return {"rate_bps": p["rate"] * 8, "buffer": p["buffer"], "limit": p["limit"], **peak}
         if kind == "netem":
-            return {"loss": opts.get("loss")}
+            # as a percent: the kernel keeps p x 2^32-1, which pyroute2 truncates (10 % is
+            # 429496729) and tc rounds (429496730); either is 10 %
+            return {"loss_percent": round(opts.get("loss") * 100 / 0xFFFFFFFF, 6)}
     except (AttributeError, KeyError, TypeError):
         pass
     return {}

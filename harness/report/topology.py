@@ -13,6 +13,7 @@ import html
 
 import graphviz
 
+from ..net.recipe import FALLBACK_DEVICES
 from ..run.registry import PREFIX_RE
 
 KIND_COLOURS = {"veth": "#dbe9f6", "ifb": "#fde2c8", "gre": "#e2f0d9", "gretap": "#e2f0d9",
@@ -142,8 +143,8 @@ def diagram(topo: dict, title: str = "") -> graphviz.Graph:
         shorts.append(ns["short"])
         nodes_in[ns["short"]] = mine = []
         ovs = (ns.get("ovs") or {}).get("bridges", {})
-        hidden = set(ovs) | {"ovs-netdev", "ovs-system", "gre_sys", "lo", "gre0", "gretap0",
-                             "erspan0"}  # datapath internals and ip_gre's fallback devices
+        # datapath internals and the fallback devices a tunnel module puts in every namespace
+        hidden = set(ovs) | {"ovs-netdev", "ovs-system", "gre_sys", "lo"} | FALLBACK_DEVICES
         with g.subgraph(name=f"cluster_{ns['short']}") as sub:
             sub.attr(label=f"netns {ns['short']}", style="rounded", color="#888888")
             for link in ns["links"]:
