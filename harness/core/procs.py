@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 
@@ -110,3 +111,37 @@ def stop(processes: list[tuple[int, int | None]], timeout: float = 2.0) -> list[
             except ChildProcessError:
                 pass
     return [pid for pid, _ in signalled]
+
+
+#: seconds a child session gets to unwind (its labs' teardown, its guest) once it is told to stop
+UNWIND_S = 60
+
+
+def wait_unwinding(proc: subprocess.Popen, timeout: float | None = None,
+                   unwind_s: float = UNWIND_S) -> tuple:
+    """``proc.communicate()``, except when the wait is cut short (Ctrl-C, the timeout, SIGTERM
+    raised as an exception): the child is then asked to stop (SIGTERM) and given ``unwind_s``
+    to tear down what it built, and only then killed.  ``subprocess.run`` and ``call`` kill it
+    at once, which left a child session's namespaces and guest to the sweeper."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except BaseException:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.communicate(timeout=unwind_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # what it registered is the sweeper's
+            proc.communicate()
+        raise
+
+
+def run_unwinding(argv: list[str], *, timeout: float | None = None, unwind_s: float = UNWIND_S,
+                  capture_output: bool = False, **popen) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for a child that builds things (a pytest session, kernel-lab): stopped
+    as :func:`wait_unwinding` says."""
+    if capture_output:
+        popen["stdout"] = popen["stderr"] = subprocess.PIPE
+    with subprocess.Popen(argv, **popen) as proc:
+        out, err = wait_unwinding(proc, timeout, unwind_s)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

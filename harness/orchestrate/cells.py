@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 from ..core.errors import HarnessError
+from ..core.procs import run_unwinding
 from ..results.cellfiles import CELL_FILE, CELL_LOG, junit_outcomes
 from ..results.baseline import failed_attempts
 from ..results.records import CONDITIONS_ENV, load_records
@@ -176,19 +177,11 @@ def run_cell(spec: CellSpec, tests: list[str], results_root: str, run_id: str,
         env.pop("PYTEST_XDIST_WORKER", None)  # the cell's own session is not an xdist worker
         env.pop("PYTEST_XDIST_TESTRUNUID", None)
         with open(log_tmp, "w") as log:
-            proc = subprocess.Popen(
+            # interrupted, the cell's session unwinds (and stops its guest) before any kill
+            result["rc"] = run_unwinding(
                 cell_argv(kernel, spec.lab, tests, results_root, run_id, vm_timeout,
-                          forwarded or [], rootdir=cwd), stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=cwd)
-            try:
-                result["rc"] = proc.wait()
-            except BaseException:  # interrupted: let the cell's session unwind (and stop its
-                proc.terminate()   # guest) rather than kill it and orphan the guest
-                try:
-                    proc.wait(CELL_UNWIND_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()  # its registry still names its guest for the sweeper
-                raise
+                          forwarded or [], rootdir=cwd), unwind_s=CELL_UNWIND_S, stdout=log,
+                stderr=subprocess.STDOUT, env=env, cwd=cwd).returncode
         if result["rc"] in INFRA_CODES:
             result["error"] = (f"the session ended with exit code {result['rc']} "
                                + ("before any test ran" if not junit_counts(folder)

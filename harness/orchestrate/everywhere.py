@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
+from ..core.procs import run_unwinding
 from ..report.files import write_report
 from ..report.render import render
 from ..report.tables import load_runs
@@ -31,7 +31,7 @@ def run_everywhere(lab_paths: list[str], results: str, run_id: str, fill_in: str
                    extra: list[str] | None = None) -> int:
     base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--results", results,
             "--run-id", run_id, *(extra or [])]
-    rc_host = subprocess.call(base + lab_paths)
+    rc_host = run_unwinding(base + lab_paths).returncode
     folder = os.path.join(results, run_id)
     try:
         with open(os.path.join(folder, LACKS_FILE)) as f:
@@ -42,7 +42,7 @@ def run_everywhere(lab_paths: list[str], results: str, run_id: str, fill_in: str
     if lacking and fill_in:
         print(f"\nkernel-lab lab: {len(lacking)} test(s) need what this kernel lacks: running "
               f"them inside {fill_in}", flush=True)
-        rc_guest = subprocess.call(base + ["--kernel", fill_in, *lacking])
+        rc_guest = run_unwinding(base + ["--kernel", fill_in, *lacking]).returncode
     runs = [r for r in load_runs([folder]) if r.records]
     if runs:
         paths = write_report(runs, folder, formats=("md", "html"))

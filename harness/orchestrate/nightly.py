@@ -24,12 +24,12 @@ import datetime as _dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 from tabulate import tabulate
 
 from ..core.errors import HarnessError
+from ..core.procs import run_unwinding
 from ..report.exports import write_exports
 from ..report.files import write_report
 from ..core.units import format_rate
@@ -62,7 +62,7 @@ def run_cells(kernels: list[str], lab_paths: list[str], results: str, run_id: st
         argv += ["-n", str(jobs)]
     if shard_spec:
         argv += ["--shard", shard_spec]
-    return subprocess.call(argv)
+    return run_unwinding(argv).returncode  # interrupted, the cells unwind before any kill
 
 
 def _measured_on(stored: dict) -> dict | None:

@@ -1,12 +1,12 @@
 """Fixtures of the system tests (root, real traffic, booted kernels)."""
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from harness.core.procs import run_unwinding
 from harness.vm.image import other_images
 from hostcheck import root_namespace
 
@@ -34,9 +34,9 @@ def four_labs(tmp_path_factory, run) -> LabRun:
     namespace read before and after it."""
     root = tmp_path_factory.mktemp("four-labs")
     before = root_namespace()
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        *EVERY_LAB, "-k", SOME_OF_EACH, "--results", str(root), "--run-id", "four"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       *EVERY_LAB, "-k", SOME_OF_EACH, "--results", str(root), "--run-id", "four"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=900)
     return LabRun(root / "four", r.stdout + r.stderr, r.returncode, before, root_namespace())
 
 

@@ -4,16 +4,17 @@ search (a "bad" kernel that passes stops the bisect in one line, exit 1)."""
 
 import json
 import os
-import subprocess
 import sys
+
+from harness.core.procs import run_unwinding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def bisect(results, *args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(results),
-                           "bisect", "--labs", "_example", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(results),
+                          "bisect", "--labs", "_example", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def test_a_bad_endpoint_that_passes_stops_the_bisect_by_verdict_and_by_figure(tmp_path):

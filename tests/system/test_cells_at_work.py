@@ -5,9 +5,9 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 
+from harness.core.procs import run_unwinding
 from harness.results.records import load_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -15,8 +15,8 @@ LABS = "_example,netlink_kinds"
 
 
 def cli(results, *args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(results), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(results), *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def cell_folders(run) -> set[str]:
@@ -75,11 +75,11 @@ def test_two_shards_merged_are_the_run_one_machine_makes(tmp_path):
 
 
 def test_two_workers_run_two_guests_at_once_with_separate_records(tmp_path, debian_image):
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                        "--kernel", debian_image, "labs/_example", "labs/netlink_kinds",
-                        "-k", "tbf_holds or tap_owned", "--results", str(tmp_path),
-                        "--run-id", "pair"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=1800)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                       "--kernel", debian_image, "labs/_example", "labs/netlink_kinds",
+                       "-k", "tbf_holds or tap_owned", "--results", str(tmp_path),
+                       "--run-id", "pair"], cwd=ROOT, capture_output=True, text=True,
+                      timeout=1800)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     run = tmp_path / "pair"
     cells = [json.loads(p.read_text()) for p in run.glob("*/*/cell.json")]
@@ -100,8 +100,8 @@ def test_two_workers_run_two_guests_at_once_with_separate_records(tmp_path, debi
         assert (folder / "vm.json").exists() and (folder / "console.log").exists()
     plan = json.loads((run / "plan.json").read_text())
     assert sorted(plan["cells"]) == sorted(c["cell"] for c in cells)
-    report = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
-                             "report", "pair"], cwd=ROOT, capture_output=True, text=True)
+    report = run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
+                            "report", "pair"], cwd=ROOT, capture_output=True, text=True)
     assert ("host oversubscribed (2 cells at once" in report.stdout) == (2 * 2 > os.cpu_count())
 
 
@@ -117,9 +117,9 @@ def test_the_longest_cells_start_first_one_per_worker(tmp_path):
         earlier = tmp_path / "res" / "earlier" / lab / "6.0"
         earlier.mkdir(parents=True)
         (earlier / "cell.json").write_text(json.dumps({"cell": f"{lab}@running", "seconds": took}))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                        *(str(labs / lab) for lab in seconds), "--results", str(tmp_path / "res"),
-                        "--run-id", "now"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                       *(str(labs / lab) for lab in seconds), "--results", str(tmp_path / "res"),
+                       "--run-id", "now"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     cells = sorted((json.loads(p.read_text()) for p in (tmp_path / "res" / "now").glob(
         "*/*/cell.json")), key=lambda c: c["started"])

@@ -1,10 +1,11 @@
-import subprocess
 import sys
+
+from harness.core.procs import run_unwinding
 
 
 def kl(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return run_unwinding([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                         text=True, timeout=120)
 
 
 def test_unknown_lab_is_one_line():

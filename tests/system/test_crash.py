@@ -13,6 +13,7 @@ from harness.core import netns
 from harness.net import sweeper
 from harness.core.procs import command, descendants, proc_starttime, process_alive
 from harness.run.registry import STATE_DIR
+from harness.core.procs import run_unwinding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SELECT = {"topology-built": "test_ingress_qdisc_cannot_hold_classes",
@@ -53,8 +54,8 @@ def test_sigkill_leaves_nothing_after_the_sweep(run, tmp_path, point):
         proc.wait()
     assert any(n.startswith(prefix) for n in os.listdir(netns.NETNS_RUN_DIR))  # left behind
 
-    removed = subprocess.run([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+    removed = run_unwinding([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
     for name in spaces:
         assert f"removed netns {name}" in removed.stdout
@@ -123,8 +124,8 @@ def test_a_booted_guest_does_not_outlive_its_host_session(tmp_path, debian_image
         assert not os.path.exists(registry), "the run closed itself"
         return
     assert _alive(tree), "a killed host session leaves its guest to the sweeper"
-    removed = subprocess.run([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+    removed = run_unwinding([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
     assert f"removed registry {prefix.rstrip('-')}" in removed.stdout
     time.sleep(0.5)

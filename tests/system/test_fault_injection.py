@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.core.procs import run_unwinding
 from harness.report.render import render
 from harness.report.tables import load_runs
 from harness.results.records import load_records
@@ -109,10 +110,10 @@ def outcomes(junit: str) -> dict[str, str]:
 def test_the_lab_fails_when_the_kernel_behaviour_is_broken(fault, tmp_path, run):
     lab, selection, tests = CASES[fault]
     tests = (tests,) if isinstance(tests, str) else tests
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "-p", "harness.plugin.faults", "--inject-fault", fault, lab, "-k", selection,
-                        "--results", str(tmp_path), "--run-id", "fault"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "-p", "harness.plugin.faults", "--inject-fault", fault, lab, "-k", selection,
+                       "--results", str(tmp_path), "--run-id", "fault"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=600)
     got = outcomes(str(tmp_path / "fault" / "junit.xml"))
     assert all(got.get(test) == "failure" for test in tests), (got, r.stdout[-3000:])
     assert r.returncode == 1
@@ -149,11 +150,11 @@ def test_a_shaper_two_percent_fast_fails_in_a_debian_guest_too(tmp_path, debian_
     minutes."""
     fault = "shaper-2pct-fast"
     lab, selection, tests = CASES[fault]
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "--kernel", debian_image, "-p", "harness.plugin.faults",
-                        "--inject-fault", fault, lab, "-k", selection,
-                        "--results", str(tmp_path), "--run-id", "fault"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--kernel", debian_image, "-p", "harness.plugin.faults",
+                       "--inject-fault", fault, lab, "-k", selection,
+                       "--results", str(tmp_path), "--run-id", "fault"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=900)
     (guest,) = [p for p in (tmp_path / "fault").iterdir() if p.is_dir()]
     got = outcomes(str(guest / "junit.xml"))
     assert all(got.get(test) == "failure" for test in tests), (got, r.stdout[-3000:])
@@ -166,12 +167,12 @@ def test_each_limiter_the_host_lacks_fails_its_fault_in_a_debian_guest(tmp_path,
     too, and a policer with a bucket of 0 bytes, each FAIL inside a Debian kernel (one boot,
     both faults on)."""
     faults = sorted(set(GUEST_LIMITERS.values()))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "--kernel", debian_image, "-p", "harness.plugin.faults",
-                        *[arg for f in faults for arg in ("--inject-fault", f)],
-                        *[f"labs/rate_limiters/test_rate_limiters.py::{t}" for t in GUEST_LIMITERS],
-                        "--results", str(tmp_path), "--run-id", "fault"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--kernel", debian_image, "-p", "harness.plugin.faults",
+                       *[arg for f in faults for arg in ("--inject-fault", f)],
+                       *[f"labs/rate_limiters/test_rate_limiters.py::{t}" for t in GUEST_LIMITERS],
+                       "--results", str(tmp_path), "--run-id", "fault"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=1200)
     (guest,) = [p for p in (tmp_path / "fault").iterdir() if p.is_dir()]
     got = outcomes(str(guest / "junit.xml"))
     assert all(got.get(test) == "failure" for test in GUEST_LIMITERS), (got, r.stdout[-3000:])

@@ -3,11 +3,11 @@ record and the report, and a guest panic names the test that was running."""
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
 
+from harness.core.procs import run_unwinding
 from harness.kernel.kmsg import splats
 from harness.results.records import NOT_RECORDS
 from harness.report.render import render
@@ -93,10 +93,10 @@ def outcomes(junit) -> dict:
 def test_a_splat_on_the_host_fails_the_test_it_happened_in(tmp_path, kernel_log):
     """An injected WARNING (the host kernel is not ours to break) fails that test only."""
     lab = write_lab(tmp_path, HOST_LAB)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "--results", str(tmp_path / "res"), "--run-id", "h", str(lab)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--results", str(tmp_path / "res"), "--run-id", "h", str(lab)],
+                      cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                      env=dict(os.environ, PYTHONPATH=ROOT))
     ours = splats(kernel_log.consume())  # the splat was this test's doing, not a regression
     assert any("kernel-lab/injected.c" in s.first_line for s in ours)
     assert r.returncode == 1, r.stdout[-3000:]
@@ -116,10 +116,10 @@ def test_a_real_splat_and_a_panic_in_a_guest(tmp_path, debian_image):
     panic stops the guest, and the host names the test it hit and records it as failed."""
     image = debian_image
     lab = write_lab(tmp_path, GUEST_LAB)
-    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                        str(tmp_path / "res"), "--run-id", "g", str(lab)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
+    r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", image, "--results",
+                       str(tmp_path / "res"), "--run-id", "g", str(lab)],
+                      cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                      env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 3, r.stdout[-3000:] + r.stderr[-2000:]
     assert "guest kernel panicked during " in r.stderr
     assert "labs/health_demo/test_health_demo.py::test_panics: " in r.stderr, r.stderr

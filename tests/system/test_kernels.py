@@ -4,11 +4,11 @@ runs what the running kernel lacks inside a kernel that has it."""
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
 
+from harness.core.procs import run_unwinding
 from harness.vm.kernels import resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,9 +24,9 @@ ONE_OF_EACH = {
 
 
 def pytest_kernel(tmp_path, *args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--results",
-                           str(tmp_path), "--run-id", "k", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_unwinding([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--results",
+                          str(tmp_path), "--run-id", "k", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=timeout)
 
 
 def guest_folder(tmp_path, release):
@@ -101,9 +101,9 @@ def test_kernel_lab_lab_runs_what_this_kernel_lacks_in_a_kernel_that_has_it(tmp_
     lab = tmp_path / "labs" / "half"
     lab.mkdir(parents=True)
     (lab / "test_half.py").write_text(LAB_HALF_HERE)
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path / "res"),
-                        "lab", str(lab), "--run-id", "both"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=600)
+    r = run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(tmp_path / "res"),
+                       "lab", str(lab), "--run-id", "both"], cwd=ROOT, capture_output=True,
+                      text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in (tmp_path / "res" / "both").rglob("test_*.json")]
     where = {rec["name"]: rec["kernel"]["where"] for rec in records if rec["verdict"] == "passed"}

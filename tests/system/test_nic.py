@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from harness.core.procs import run_unwinding
 from harness.core import netns
 from harness.core.errors import HarnessError
 from harness.net.nic import borrow, check_nic, offloads
@@ -155,8 +156,8 @@ def killed_at_pause_then_swept(start, point: str, tmp_path, borrowed, home) -> s
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert not set(borrowed) & set(home.links())  # the crash left them in the lab's namespaces
-    swept = subprocess.run([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    swept = run_unwinding([sys.executable, "-m", "harness.cli", "sweep"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert swept.returncode == 0, swept.stderr
     return swept.stdout
 

@@ -4,8 +4,9 @@ MAC addresses), the same assertions as over veth."""
 
 import json
 import os
-import subprocess
 import sys
+
+from harness.core.procs import run_unwinding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOP_MACS = "52:54:00:12:34:56,52:54:00:12:34:57"  # what virtme-ng gives the two loop NICs
@@ -17,10 +18,10 @@ SELECTION = ("goes_through or baseline or cannot_hold or (accurate and 10mbit an
 
 
 def test_ingress_ifb_and_gre_mtu_pass_over_a_virtio_net_pair(tmp_path, debian_image):
-    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", debian_image, "--vm-net",
-                        "loop", "--nics", LOOP_MACS, "labs/ingress_ifb", "labs/gre_mtu", "-k",
-                        SELECTION, "--results", str(tmp_path), "--run-id", "nics"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", debian_image, "--vm-net",
+                       "loop", "--nics", LOOP_MACS, "labs/ingress_ifb", "labs/gre_mtu", "-k",
+                       SELECTION, "--results", str(tmp_path), "--run-id", "nics"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     guest = next(p for p in (tmp_path / "nics").iterdir() if p.is_dir())
     records = [json.loads(p.read_text()) for lab in ("ingress_ifb", "gre_mtu")

@@ -3,16 +3,17 @@ can act on (0 all passed and nothing regressed, 1 a failure or regression, 2 inf
 
 import json
 import os
-import subprocess
 import sys
+
+from harness.core.procs import run_unwinding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def nightly(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
-                           "nightly", "--labs", "_example", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
+    return run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
+                          "nightly", "--labs", "_example", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
 
 
 def summary(tmp_path) -> list[dict]:

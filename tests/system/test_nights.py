@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 
+from harness.core.procs import run_unwinding
 from harness.results.records import load_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,11 +25,11 @@ NIGHTS = 10
 
 
 def night(results, run_id, *extra, pytest_args=()):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(results),
-                           "nightly", "--kernels", "running", "--labs", "_example,gre_mtu",
-                           "--baseline", "quiet", "--run-id", run_id, *extra, *SELECTION,
-                           *pytest_args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(results),
+                          "nightly", "--kernels", "running", "--labs", "_example,gre_mtu",
+                          "--baseline", "quiet", "--run-id", run_id, *extra, *SELECTION,
+                          *pytest_args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def verdict(results, run_id) -> dict:
@@ -90,8 +91,8 @@ def test_ten_nights_with_nothing_changed_stay_green_and_a_two_percent_shaper_doe
     r = night(tmp_path, "night-after")
     assert r.returncode == 0, r.stdout[-2000:]
     # kernel-lab history over the thirteen nights: the last ten by default
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
-                        "history"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_unwinding([sys.executable, "-m", "harness.cli", "--results", str(tmp_path),
+                       "history"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     h = json.loads((tmp_path / "history" / "history.json").read_text())
     last_ten = [f"night-{n:02d}" for n in range(3, NIGHTS)] + ["night-fast", "night-broken",

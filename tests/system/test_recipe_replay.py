@@ -8,9 +8,9 @@ with ovs-vsctl against a private daemon) is not netlink and is left out."""
 
 import json
 import os
-import subprocess
 import sys
 
+from harness.core.procs import run_unwinding
 from harness.net.recipe import comparable, replay
 from harness.net.recipe_replay import rebuilt, replayable
 from harness.results.records import load_records
@@ -21,10 +21,10 @@ LABS = ["labs/_example", "labs/ingress_ifb", "labs/gre_mtu", "labs/netlink_kinds
 
 
 def test_every_recorded_recipe_rebuilds_the_same_lab(tmp_path, run):
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LABS,
-                        "--rates", "100mbit", "--replay-recipes", "--results", str(tmp_path),
-                        "--run-id", "labs"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LABS,
+                       "--rates", "100mbit", "--replay-recipes", "--results", str(tmp_path),
+                       "--run-id", "labs"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:]
     records, problems = load_records(str(tmp_path / "labs"))
     assert not problems

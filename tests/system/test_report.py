@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from harness.core.procs import run_unwinding
 from harness.results import baseline
 from harness.report.files import write_report
 from harness.report.render import render
@@ -25,8 +26,8 @@ def real_run(four_labs):
 
 
 def kl(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_unwinding([sys.executable, "-m", "harness.cli", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
 
 
 def test_markdown_and_html_from_real_records(real_run, tmp_path):
@@ -160,10 +161,10 @@ def test_retry_labels_flaky_not_passed(tmp_path, run):
         f"        open({str(marker)!r}, 'w').close()\n"
         "        assert False, 'first attempt fails'\n")
     (tmp_path / "conftest.py").write_text("pytest_plugins = ['harness.plugin']\n")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--retries", "1",
-                        "--results", str(tmp_path / "res"), "--run-id", "f", str(lab)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
+    r = run_unwinding([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--retries", "1",
+                       "--results", str(tmp_path / "res"), "--run-id", "f", str(lab)],
+                      cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                      env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stdout[-2000:]
     assert "flaky (failed, then passed on retry)" in r.stdout
     recs = sorted((json.loads(p.read_text()) for p in (tmp_path / "res" / "f").rglob("test_*.json")),
@@ -175,11 +176,11 @@ def test_retry_labels_flaky_not_passed(tmp_path, run):
 
 
 def test_repeat_keeps_every_sample_and_reports_a_confidence_interval(tmp_path, run):
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "--repeat", "3", "labs/ingress_ifb", "-k",
-                        "accurate and 10mbit and htb and iperf3",
-                        "--results", str(tmp_path), "--run-id", "rep"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_unwinding([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--repeat", "3", "labs/ingress_ifb", "-k",
+                       "accurate and 10mbit and htb and iperf3",
+                       "--results", str(tmp_path), "--run-id", "rep"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:]
     recs = [json.loads(p.read_text()) for p in (tmp_path / "rep" / "ingress_ifb").glob("*.json")]
     assert len(recs) == 3 and len({rec["test_id"] for rec in recs}) == 3

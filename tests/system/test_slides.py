@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from harness.core.procs import run_unwinding
 from harness.report.render import latex_escape
 from harness.results.records import load_records
 
@@ -20,9 +21,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def deck(four_labs, tmp_path_factory):
     assert four_labs.returncode == 0, four_labs.output[-3000:]
     out = tmp_path_factory.mktemp("deck")
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(four_labs.folder), "--format",
-                        "beamer", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+    r = run_unwinding([sys.executable, "-m", "harness.cli", "report", str(four_labs.folder), "--format",
+                       "beamer", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                      timeout=300)
     assert r.returncode == 0, r.stderr
     tex = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "deck.tex"],
                          cwd=out, capture_output=True, text=True, timeout=300)

@@ -10,9 +10,9 @@ tree has CONFIG_DEVTMPFS_MOUNT=y, which Debian's kernels do not), so the run exi
 
 import json
 import os
-import subprocess
 import sys
 
+from harness.core.procs import run_unwinding
 from test_kernels import ONE_OF_EACH, pytest_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,8 +24,8 @@ READS_DIAG = {
 
 
 def test_a_tree_built_from_the_fragment_runs_one_test_of_each_lab_and_exits_0(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "harness.cli", "build-kernel"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=3600)
+    built = run_unwinding([sys.executable, "-m", "harness.cli", "build-kernel"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=3600)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     tree = built.stdout.strip().splitlines()[-1]
     with open(os.path.join(tree, ".config")) as f:

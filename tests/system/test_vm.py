@@ -3,11 +3,11 @@
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from harness.core.procs import run_unwinding
 from harness.vm.boot import boot
 from harness.vm.image import kernel_release
 
@@ -25,9 +25,9 @@ def test_release_comes_from_the_image_header(debian_image):
 
 
 def test_bad_image_through_pytest_exits_non_zero(tmp_path, debian_image):
-    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", "/etc/hostname",
-                        "--results", str(tmp_path), "labs/ingress_ifb"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", "/etc/hostname",
+                       "--results", str(tmp_path), "labs/ingress_ifb"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "kernel-lab: /etc/hostname is not a Linux kernel image" in r.stderr
 
@@ -41,9 +41,9 @@ def test_a_guest_panic_is_reported_not_waited_for(tmp_path, debian_image):
 
 
 def test_a_run_over_its_timeout_is_stopped(tmp_path, debian_image):
-    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", debian_image,
-                        "--vm-timeout", "5", "--results", str(tmp_path), "labs/ingress_ifb"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", debian_image,
+                       "--vm-timeout", "5", "--results", str(tmp_path), "labs/ingress_ifb"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 3
     assert "exceeded 5 s; stopped" in r.stderr
 
@@ -63,13 +63,13 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     ``make lab`` and ``kernel-lab nightly`` run the labs whole."""
     image = debian_image
     release = kernel_release(image)
-    r = subprocess.run([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                        str(tmp_path), "--run-id", "vmrun",
-                        "-k", GUEST_SELECTION,
-                        "labs/ingress_ifb",
-                        "labs/gre_mtu",
-                        "labs/ovs_gre", "labs/netlink_kinds", "labs/rate_limiters"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=2400)
+    r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", image, "--results",
+                       str(tmp_path), "--run-id", "vmrun",
+                       "-k", GUEST_SELECTION,
+                       "labs/ingress_ifb",
+                       "labs/gre_mtu",
+                       "labs/ovs_gre", "labs/netlink_kinds", "labs/rate_limiters"],
+                      cwd=ROOT, capture_output=True, text=True, timeout=2400)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     guest = tmp_path / "vmrun" / release
@@ -145,10 +145,10 @@ def test_a_guest_writes_only_its_folder_and_its_symlinks_are_never_followed(tmp_
         lab = tmp_path / "labs" / "planter"
         lab.mkdir(parents=True)
         (lab / "test_planter.py").write_text(PLANTER.format(victim=str(victim)))
-        r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                            "--kernel", debian_image, "--results", str(base / "res"),
-                            "--run-id", "plant", str(lab)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        r = run_unwinding([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "--kernel", debian_image, "--results", str(base / "res"),
+                           "--run-id", "plant", str(lab)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         assert victim.read_text() == "untouched\n"
         guest = base / "res" / "plant" / kernel_release(debian_image)

@@ -1,0 +1,47 @@
+"""A child that builds things is asked to stop and given time to tear down before any kill:
+``subprocess.run`` kills it at once on a timeout or Ctrl-C (a child session's namespaces and
+guest were then the sweeper's)."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from harness.core.procs import run_unwinding
+
+CHILD = """
+import signal, sys, time
+def stop(*_):
+    time.sleep(%s)  # its teardown
+    open(sys.argv[1], "w").write("unwound")
+    sys.exit(3)
+signal.signal(signal.SIGTERM, stop if %s else signal.SIG_IGN)
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def child(tmp_path, teardown_s=0.3, honours_sigterm=True):
+    return [sys.executable, "-c", CHILD % (teardown_s, honours_sigterm), str(tmp_path / "done")]
+
+
+def test_a_child_cut_short_by_the_timeout_unwinds_before_it_is_left(tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_unwinding(child(tmp_path), timeout=1, capture_output=True, text=True)
+    assert (tmp_path / "done").read_text() == "unwound"  # its teardown ran to the end
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_child_that_will_not_stop_is_killed_after_its_unwind_time(tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_unwinding(child(tmp_path, honours_sigterm=False), timeout=0.5, unwind_s=1)
+    assert not (tmp_path / "done").exists()
+    assert 1.4 < time.monotonic() - t0 < 10
+
+
+def test_a_child_that_ends_gives_its_output_and_exit_code(tmp_path):
+    r = run_unwinding([sys.executable, "-c", "import sys; print('out'); sys.exit(4)"],
+                      capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (4, "out\n", "")
