@@ -114,9 +114,20 @@ def compare_kernel(k: KernelResult, results: str, name: str, save: bool) -> None
         k.baseline_note += "; saved as the new baseline"
 
 
+def judged_errors(rec: dict) -> list[float]:
+    """A record's rate errors that were held to a bound: none from a record without a
+    tolerance (a policer's goodput falls short by design: -80 % is its finding, not an
+    error), no goodput error the test left unjudged (a sender-limited flow)."""
+    d = rec.get("derived", {})
+    if rec.get("tolerance") is None:
+        return []
+    return [abs(d[k]) for k in ("goodput_error", "counter_error")
+            if isinstance(d.get(k), (int, float))
+            and not (k == "goodput_error" and d.get("goodput_judged") is False)]
+
+
 def key_figures(records: list[dict]) -> str:
-    errors = [abs(r["derived"][k]) for r in records for k in ("goodput_error", "counter_error")
-              if isinstance(r.get("derived", {}).get(k), (int, float))]
+    errors = [e for r in records for e in judged_errors(r)]
     base = [r["derived"]["goodput_bps"] for r in records if r.get("derived", {}).get("baseline")]
     parts = []
     if errors:
