@@ -270,6 +270,28 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
                      thr.end_bytes - thr.start_bytes, shaper.dropped(), rtt_s=rtt)
 
 
+def udp_floods(generator, src, dst, counters: dict, ports: list[int], offered_bps: float,
+               seconds: int = 14, warmup: float = 2.0, window: float = 3.0,
+               datagram: int | None = None) -> tuple[dict, dict]:
+    """UDP floods that never back off, one per destination port, each offered at
+    ``offered_bps``, with ``counters`` ({name: a callable}, e.g. a limiter's byte counter or a
+    class's) read over one steady window while all of them run: ({name: CounterWindow},
+    {port: the flood's TrafficResult}).  All servers listen before any flood starts (the
+    window is taken after all started, inside each of them)."""
+    servers = {port: generator.serve(dst, port) for port in ports}
+    started = {port: generator.start(src, dst, seconds=seconds, port=port, protocol="udp",
+                                     size=datagram, bandwidth=int(offered_bps),
+                                     server=servers[port]) for port in ports}
+    try:
+        wins = counter_windows(counters, warmup=warmup, window=window,
+                               running={f"port {p}": f.running for p, f in started.items()})
+        floods = {port: flow.wait() for port, flow in started.items()}
+    finally:
+        for flow in started.values():
+            flow.stop()
+    return wins, floods
+
+
 def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14,
                  warmup: float = 2.0, window: float = 3.0, **traffic_kwargs) -> dict:
     """Several flows at once, one per destination port (``shapers``: {port: the shaper, e.g.

@@ -28,10 +28,9 @@ Mbit/s with DRR inside, quanta 1:3.
 import pytest
 
 from harness.lab import (CAKE, FQ, HFSC, HTB, RATIO, TBF, DRRShares, HTBTree, NetemRate,
-                         counter_windows, error,
-                         Police, Shaper, TBFPeak, classify_dport, figure, handle, ingress_redirect,
+                         error, Police, Shaper, TBFPeak, classify_dport, figure, handle, ingress_redirect,
                          judge, parse_rate, ping, policed_run, remove_ingress, shaped_flows, shaped_run,
-                         shaping_rates, sweep)
+                         shaping_rates, sweep, udp_floods)
 
 figure("quantum_ratio", RATIO, "bytes ratio of the two DRR classes (expected 3)")
 
@@ -156,21 +155,12 @@ def test_limiter_holds_its_rate_under_udp_floods(capacity, pair, iperf3, flooded
     TBF -0.42 %, where TCP reads -0.06 %)."""
     rate = flood_rate
     builder, _ = LIMITERS[flooded]
-    floods = {5201: None, 5202: None}
+    ports = [5201, 5202]
     offered = FLOOD_OVERSUBSCRIPTION * parse_rate(rate)
-    capacity.check(len(floods) * offered)
+    capacity.check(len(ports) * offered)
     shaper = builder(rate).apply(pair.a.link)
-    servers = {port: iperf3.serve(pair.b, port) for port in floods}  # all listen first
-    started = {port: iperf3.start(pair.a, pair.b, seconds=14, port=port, protocol="udp",
-                                  size=datagram, bandwidth=int(offered), server=servers[port])
-               for port in floods}
-    try:
-        wins = counter_windows({"bytes": shaper.counter}, warmup=2.0, window=3.0,
-                               running={f"port {p}": f.running for p, f in started.items()})
-        floods = {port: flow.wait() for port, flow in started.items()}
-    finally:
-        for flow in started.values():
-            flow.stop()
+    wins, floods = udp_floods(iperf3, pair.a, pair.b, {"bytes": shaper.counter}, ports, offered,
+                              datagram=datagram)
     carried = error(wins["bytes"].rate_bps, shaper.rate)
     tolerance = tolerance_of(flooded)
     record(f"{flooded} {rate} udp floods {datagram}B",
@@ -265,18 +255,10 @@ def test_drr_shares_follow_the_quanta(capacity, pair, iperf3, record):
     ports = {5201: 1, 5202: 2}
     for port, minor in ports.items():
         classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10), proto=17)
-    servers = {port: iperf3.serve(pair.b, port) for port in ports}  # all listen first
-    flows = {port: iperf3.start(pair.a, pair.b, seconds=14, port=port, protocol="udp",
-                                bandwidth=parse_rate(OFFERED), server=servers[port])
-             for port in ports}
-    try:
-        wins = counter_windows({minor: classes[minor].counter for minor in quanta},
-                               warmup=2.0, window=3.0,
-                               running={f"port {p}": f.running for p, f in flows.items()})
-        sent = {ports[port]: flow.wait() for port, flow in flows.items()}
-    finally:
-        for flow in flows.values():
-            flow.stop()
+    wins, floods = udp_floods(iperf3, pair.a, pair.b,
+                              {minor: classes[minor].counter for minor in quanta}, list(ports),
+                              parse_rate(OFFERED))
+    sent = {ports[port]: flood for port, flood in floods.items()}
     ratio = wins[2].rate_bps / wins[1].rate_bps
     carried = error(wins[1].rate_bps + wins[2].rate_bps, parse_rate(rate))
     record("drr quantum ratio", params={"limiter": "drr", "rate": rate, "quanta": "1:3",
