@@ -30,6 +30,7 @@ from tabulate import tabulate
 
 from ..core.errors import HarnessError
 from ..core.procs import run_unwinding
+from ..measure.shaping import COUNTER_ERROR, GOODPUT_ERROR
 from ..report.exports import write_exports
 from ..report.files import write_report
 from ..core.units import format_rate
@@ -121,9 +122,9 @@ def judged_errors(rec: dict) -> list[float]:
     d = rec.get("derived", {})
     if rec.get("tolerance") is None:
         return []
-    return [abs(d[k]) for k in ("goodput_error", "counter_error")
-            if isinstance(d.get(k), (int, float))
-            and not (k == "goodput_error" and d.get("goodput_judged") is False)]
+    goodput, counter = GOODPUT_ERROR.key, COUNTER_ERROR.key
+    return [abs(d[k]) for k in (goodput, counter) if isinstance(d.get(k), (int, float))
+            and not (k == goodput and d.get("goodput_judged") is False)]
 
 
 def key_figures(records: list[dict]) -> str:
