@@ -34,17 +34,29 @@ from .registry import IFNAMSIZ, STATE_DIR
 log = logging.getLogger(__name__)
 
 
+def _unwinding(signum, frame):
+    log.warning("signal %s while the run unwinds: its teardown goes on", signum)
+
+
 def _interrupted(signum, frame):
+    # once: a SIGTERM after it (a parent that got the same Ctrl-C and now asks the child to
+    # stop, harness.core.procs.wait_unwinding) must not cut the teardown short.  A Python
+    # handler, not SIG_IGN, which the commands the teardown runs would inherit.
+    signal.signal(signal.SIGTERM, _unwinding)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def unwind_on_sigterm() -> None:
     """Make SIGTERM raise KeyboardInterrupt, so ``finally`` blocks and teardowns run (Python's
-    default ends the process at once).  Only from the main thread, and only where nobody else
-    handles SIGTERM."""
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+    default ends the process at once), once: a SIGTERM while the run unwinds (from Ctrl-C or
+    the first SIGTERM) is let be.  A second Ctrl-C still interrupts.  Only from the main
+    thread, and only where nobody else handles the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupted)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted)
 
 
 class Run:

@@ -45,3 +45,35 @@ def test_a_child_that_ends_gives_its_output_and_exit_code(tmp_path):
     r = run_unwinding([sys.executable, "-c", "import sys; print('out'); sys.exit(4)"],
                       capture_output=True, text=True, timeout=30)
     assert (r.returncode, r.stdout, r.stderr) == (4, "out\n", "")
+
+
+UNWINDER = """
+import signal, sys, time
+from harness.run.session import unwind_on_sigterm
+unwind_on_sigterm()
+try:
+    print("ready", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt:
+    pass
+finally:
+    print("tearing down", flush=True)
+    time.sleep(1.0)  # a teardown that a second signal must not cut short
+    open(sys.argv[1], "w").write("unwound")
+"""
+
+
+def test_ctrl_c_then_a_parents_sigterm_leave_the_teardown_to_end(tmp_path):
+    """Ctrl-C reaches the whole process group: the child session starts its teardown, and its
+    parent (interrupted too) then asks it to stop with SIGTERM.  The SIGTERM used to raise a
+    second KeyboardInterrupt inside the teardown."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", UNWINDER, str(tmp_path / "done")],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.stdout.readline() == "tearing down\n"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+    assert (tmp_path / "done").read_text() == "unwound"
