@@ -78,9 +78,12 @@ def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, 
         classify_cgroup(dev)
         assert "cgroup" in filter_kinds(dev, handle(1))
         groups = {m: net_cls.group(f"c{m:x}", handle(1, m)) for m in CGROUP_RATES}
-        # long enough that the window (after both started) falls inside both flows: under
-        # emulation one client started 4 s after the other and the window outlived it
-        flows = {m: iperf3.start(pair.a, pair.b, seconds=14, port=5200 + m,
+        # both servers listen before either client starts, so the clients start together
+        # (under emulation a server's start-up took seconds: one client started over 9 s
+        # after the other, night 20261202-quiet12-night2), and the flows last long enough
+        # that the window (after both started) falls inside both
+        servers = {m: iperf3.serve(pair.b, 5200 + m) for m in CGROUP_RATES}
+        flows = {m: iperf3.start(pair.a, pair.b, seconds=14, port=5200 + m, server=servers[m],
                                  preexec_fn=groups[m].join_self) for m in CGROUP_RATES}
         counters = {m: (lambda m=m: class_stats(dev, handle(1, m))["bytes"]) for m in
                     (*CGROUP_RATES, 0x30)}
@@ -90,6 +93,8 @@ def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, 
     finally:
         for f in locals().get("flows", {}).values():
             f.stop()  # (already ended unless something failed) before their cgroups go
+        for server in locals().get("servers", {}).values():
+            run.stop(server)  # one whose client never started
         net_cls.close()
     record("cgroup classifier", params={"rates": {f"1:{m:x}": r for m, r in CGROUP_RATES.items()}},
            samples={f"1:{m:x}": {"window": w, "traffic": results.get(m)}
