@@ -269,7 +269,8 @@ def tc_argv(ns: str, command: str, kind: str | None, dev: str, h, kw: dict, name
         if "protocol" in kw:
             argv += ["protocol", ETH_P.get(kw["protocol"], f"0x{kw['protocol']:04x}")]
         if kind == "fw":
-            return argv + ["handle", f"0x{kw['handle']:x}", "fw", "classid", handle(kw["target"])]
+            target = kw["target"] if "target" in kw else kw["classid"]  # pyroute2 takes either
+            return argv + ["handle", f"0x{kw['handle']:x}", "fw", "classid", handle(target)]
         if kind != "u32":
             return [f"# not expressible: tc filter {kind} {kw}"]
         argv.append("u32")
@@ -317,16 +318,7 @@ def replay(lines: list[str], old_prefix: str, run) -> list[str]:
 
     from ..core.errors import HarnessError
 
-    runnable = []
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        argv = shlex.split(line.replace(old_prefix, run.prefix))
-        if argv[:1] == ["modprobe"]:
-            continue  # the lab ran on this kernel: its module is loaded (and never unloaded)
-        if not _allowed(argv, run.prefix):
-            raise HarnessError(f"recipe line not replayable here: {line}")
-        runnable.append(argv)
+    runnable = runnable_argv(lines, old_prefix, run.prefix)
     for argv in runnable:
         if argv[:3] == ["ip", "netns", "add"]:
             run.add_namespace(argv[3])
@@ -334,6 +326,33 @@ def replay(lines: list[str], old_prefix: str, run) -> list[str]:
         if res.returncode != 0:
             raise HarnessError(f"{shlex.join(argv)}: {res.stderr.strip()}")
     return [shlex.join(a) for a in runnable]
+
+
+def runnable_argv(lines: list[str], old_prefix: str, prefix: str) -> list[list[str]]:
+    """The commands :func:`replay` runs for ``lines``, names moved to ``prefix``; a line it
+    may not run raises HarnessError."""
+    from ..core.errors import HarnessError
+
+    runnable = []
+    loaded = None
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        argv = shlex.split(line.replace(old_prefix, prefix))
+        if argv[:1] == ["modprobe"]:
+            loaded = argv[1] if len(argv) > 1 else None
+            continue  # the lab ran on this kernel: its module is loaded (and never unloaded)
+        if (loaded == "ifb" and argv[:3] == ["ip", "link", "set"] and len(argv) == 7
+                and argv[5] == "netns" and argv[6].startswith(prefix)):
+            # the device `modprobe ifb numifbs=1` made in the root namespace, which the lab
+            # moved into its own (harness.net.topology.ifb): that load happened once, so the
+            # replay creates the same device in the namespace
+            argv = ["ip", "-n", argv[6], "link", "add", argv[4], "type", "ifb"]
+        loaded = None
+        if not _allowed(argv, prefix):
+            raise HarnessError(f"recipe line not replayable here: {line}")
+        runnable.append(argv)
+    return runnable
 
 
 def _allowed(argv: list[str], prefix: str) -> bool:
