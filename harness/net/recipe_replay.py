@@ -12,6 +12,8 @@ with ovs-vsctl against a private daemon, not netlink: its records are left out.
 
 from __future__ import annotations
 
+import json
+
 from ..core import netns
 from ..core.errors import HarnessError
 from .recipe import comparable, replay
@@ -53,9 +55,20 @@ def differences(a: dict, b: dict, limit: int = 5) -> list[str]:
         if name not in left or name not in right:
             out.append(f"{name}: only in {'the replay' if name in left else 'the lab'}")
             continue
-        out += [f"{name}: {part}" for part in ("links", "qdiscs", "classes", "filters")
-                if left[name][part] != right[name][part]]
+        for part in ("links", "qdiscs", "classes", "filters"):
+            if left[name][part] != right[name][part]:
+                out.append(f"{name}: {part}" + _entries(left[name][part], right[name][part]))
     return out[:limit]
+
+
+def _entries(replayed: list, built: list, width: int = 400) -> str:
+    """What only one side has, each entry as JSON (cut at ``width``): what to look at."""
+    mine = [json.dumps(e, sort_keys=True) for e in replayed]
+    theirs = [json.dumps(e, sort_keys=True) for e in built]
+    only = [(side, e) for side, rows, other in (("replay only", mine, theirs),
+                                                 ("lab only", theirs, mine))
+            for e in rows if e not in other]
+    return "".join(f"; {side}: {e[:width]}" for side, e in only[:4])
 
 
 def replay_records(records: list[dict], run) -> list[dict]:

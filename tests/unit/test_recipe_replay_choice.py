@@ -26,10 +26,10 @@ def test_one_record_per_test_function_and_a_passed_attempt_first(monkeypatch):
     assert all(row["equal"] and row["differences"] == [] for row in rows)
 
 
-def test_differences_name_the_namespace_and_the_part():
-    ns = {"name": "a", "links": [], "qdiscs": [], "classes": [], "filters": []}
+def test_differences_name_the_namespace_the_part_and_the_entries():
+    ns = {"name": "a", "links": [], "qdiscs": [], "classes": [{"rate": 2}], "filters": []}
     other = dict(ns, classes=[{"rate": 1}])
     assert recipe_replay.differences({"namespaces": [ns]}, {"namespaces": [other]}) == \
-        ["a: classes"]
+        ['a: classes; replay only: {"rate": 2}; lab only: {"rate": 1}']
     assert recipe_replay.differences({"namespaces": [ns]}, {"namespaces": []}) == \
         ["a: only in the replay"]
