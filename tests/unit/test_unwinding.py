@@ -50,6 +50,9 @@ def test_a_child_that_ends_gives_its_output_and_exit_code(tmp_path):
 UNWINDER = """
 import signal, sys, time
 from harness.run.session import unwind_on_sigterm
+# as at a terminal: a job started in the background by a shell without job control (CI's)
+# inherits SIGINT ignored, and Python then leaves it so
+signal.signal(signal.SIGINT, signal.default_int_handler)
 unwind_on_sigterm()
 try:
     print("ready", flush=True)
