@@ -22,7 +22,7 @@ What is here, by what it is for:
 - counting: ``settled``, ``delta``, ``counter_windows``, ``tcp_receiver``,
   ``packet_socket_drops``, ``link_drops``, ``share_lost``;
 - judging: ``shaped_run``, ``shaped_flows`` (several at once), ``udp_floods`` (never backing
-  off), ``policed_run`` (a policer's
+  off), ``flows_together`` (all servers listen, then all clients start), ``policed_run`` (a policer's
   goodput, drops and RTT), ``judge`` (a shaping verdict
   as the test's outcome), ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
   ``binomial_sigma``;
@@ -41,7 +41,7 @@ from .measure.counters import counter_windows, delta, settled
 from .measure.expect import error, expected_goodput
 from .measure.judged import TWO_SIDED, binomial_sigma, judged
 from .measure.policing import policed_run
-from .measure.shaping import shaped_flows, shaped_run, udp_floods
+from .measure.shaping import flows_together, shaped_flows, shaped_run, udp_floods
 from .net import frames, tap
 from .net.cgroups import NetCls
 from .net.diag import packet_socket_drops, tcp_receiver
@@ -78,7 +78,7 @@ __all__ = [
     "settled", "delta", "counter_windows", "tcp_receiver", "packet_socket_drops", "link_drops",
     "share_lost",
     # judging
-    "shaped_run", "shaped_flows", "udp_floods", "policed_run", "judge", "error",
+    "shaped_run", "shaped_flows", "udp_floods", "flows_together", "policed_run", "judge", "error",
     "expected_goodput", "judged", "TWO_SIDED",
     "binomial_sigma",
     # units and options

@@ -23,6 +23,7 @@ shaper itself dropped, a stall is its doing and the goodput is judged.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..core.checkpoint import checkpoint
@@ -270,25 +271,39 @@ def shaped_run(generator, src, dst, shaper, mtu: int, warmup: float | None = Non
                      thr.end_bytes - thr.start_bytes, shaper.dropped(), rtt_s=rtt)
 
 
+@contextmanager
+def flows_together(generator, src, dst, flows: dict, seconds: int = 14):
+    """Flows started together, one per destination port (``flows``: {port: the generator's
+    ``start`` options}): every server listens before any client starts, so no client waits
+    for another flow's server (its start-up takes seconds under emulation: a client once
+    started 9 s after its sibling).  Yields {port: flow}; on the way out every flow is
+    stopped, and any server whose client never started."""
+    servers = {port: generator.serve(dst, port) for port in flows}
+    started = {}
+    try:
+        for port, options in flows.items():
+            started[port] = generator.start(src, dst, seconds=seconds, port=port,
+                                            server=servers[port], **options)
+        yield started
+    finally:
+        for flow in started.values():
+            flow.stop()
+        for port in servers.keys() - started.keys():
+            generator.run.stop(servers[port])
+
+
 def udp_floods(generator, src, dst, counters: dict, ports: list[int], offered_bps: float,
                seconds: int = 14, warmup: float = 2.0, window: float = 3.0,
                datagram: int | None = None) -> tuple[dict, dict]:
     """UDP floods that never back off, one per destination port, each offered at
     ``offered_bps``, with ``counters`` ({name: a callable}, e.g. a limiter's byte counter or a
     class's) read over one steady window while all of them run: ({name: CounterWindow},
-    {port: the flood's TrafficResult}).  All servers listen before any flood starts (the
-    window is taken after all started, inside each of them)."""
-    servers = {port: generator.serve(dst, port) for port in ports}
-    started = {port: generator.start(src, dst, seconds=seconds, port=port, protocol="udp",
-                                     size=datagram, bandwidth=int(offered_bps),
-                                     server=servers[port]) for port in ports}
-    try:
+    {port: the flood's TrafficResult})."""
+    flood = {"protocol": "udp", "size": datagram, "bandwidth": int(offered_bps)}
+    with flows_together(generator, src, dst, {port: flood for port in ports}, seconds) as started:
         wins = counter_windows(counters, warmup=warmup, window=window,
                                running={f"port {p}": f.running for p, f in started.items()})
         floods = {port: flow.wait() for port, flow in started.items()}
-    finally:
-        for flow in started.values():
-            flow.stop()
     return wins, floods
 
 
@@ -300,11 +315,9 @@ def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14
     ``seconds`` so that the window (after all started) falls inside each of them, however far
     apart they start (Python start-up under emulation: seconds).  The shapers share a root
     qdisc: its overlimits and drops, and the packets all of them carried, judge each flow."""
-    servers = {port: generator.serve(dst, port) for port in shapers}
-    started = {port: generator.start(src, dst, seconds=seconds, port=port, server=servers[port],
-                                     **traffic_kwargs) for port in shapers}
     first = next(iter(shapers.values()))
-    try:
+    with flows_together(generator, src, dst, {port: traffic_kwargs for port in shapers},
+                        seconds) as started:
         counters = {port: s.counter for port, s in shapers.items()} | {"throttled": first.throttled}
         with tcp_receiver(dst.ns.name) as received:
             for port in shapers:
@@ -313,9 +326,6 @@ def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14
                                    in_order={f"received {port}" for port in shapers},
                                    running={f"port {p}": f.running for p, f in started.items()})
         results = {port: flow.wait() for port, flow in started.items()}
-    finally:
-        for flow in started.values():
-            flow.stop()
     thr = wins["throttled"]
     drops = first.dropped()
     carried = sum(carried_packets(wins[port]) for port in shapers)

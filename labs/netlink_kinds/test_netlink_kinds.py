@@ -19,7 +19,8 @@ import pytest
 
 from harness.lab import (GRE_KEY, Capture, class_stats, classify_cgroup, classify_mark,
                          counter_windows, delta, filter_kinds, frames, handle, htb_classes, NetCls,
-                         ping, settled, skbedit_dport, tap, figure, ERROR, RATIO)
+                         flows_together, ping, settled, skbedit_dport, tap, figure, ERROR,
+                         RATIO)
 
 figure("rate_error_1:{minor}", ERROR, "class rate error")
 figure("fragments_per_segment", RATIO, "fragments per segment")
@@ -78,23 +79,19 @@ def test_cgroup_classifier_gives_each_process_its_class_rate(run, pair, iperf3, 
         classify_cgroup(dev)
         assert "cgroup" in filter_kinds(dev, handle(1))
         groups = {m: net_cls.group(f"c{m:x}", handle(1, m)) for m in CGROUP_RATES}
-        # both servers listen before either client starts, so the clients start together
-        # (under emulation a server's start-up took seconds: one client started over 9 s
-        # after the other, night 20261202-quiet12-night2), and the flows last long enough
-        # that the window (after both started) falls inside both
-        servers = {m: iperf3.serve(pair.b, 5200 + m) for m in CGROUP_RATES}
-        flows = {m: iperf3.start(pair.a, pair.b, seconds=14, port=5200 + m, server=servers[m],
-                                 preexec_fn=groups[m].join_self) for m in CGROUP_RATES}
-        counters = {m: (lambda m=m: class_stats(dev, handle(1, m))["bytes"]) for m in
-                    (*CGROUP_RATES, 0x30)}
-        windows = counter_windows(counters, warmup=1.5, window=3.0, wait_on=list(CGROUP_RATES),
-                                  running={f"1:{m:x}": f.running for m, f in flows.items()})
-        results = {m: f.wait() for m, f in flows.items()}
+        # the clients start together (night 20261202-quiet12-night2: one started over 9 s
+        # after the other), and the flows last long enough that the window (after both
+        # started) falls inside both; they are stopped before their cgroups go
+        joins = {5200 + m: {"preexec_fn": groups[m].join_self} for m in CGROUP_RATES}
+        with flows_together(iperf3, pair.a, pair.b, joins) as started:
+            flows = {port - 5200: flow for port, flow in started.items()}
+            counters = {m: (lambda m=m: class_stats(dev, handle(1, m))["bytes"]) for m in
+                        (*CGROUP_RATES, 0x30)}
+            windows = counter_windows(counters, warmup=1.5, window=3.0,
+                                      wait_on=list(CGROUP_RATES),
+                                      running={f"1:{m:x}": f.running for m, f in flows.items()})
+            results = {m: f.wait() for m, f in flows.items()}
     finally:
-        for f in locals().get("flows", {}).values():
-            f.stop()  # (already ended unless something failed) before their cgroups go
-        for server in locals().get("servers", {}).values():
-            run.stop(server)  # one whose client never started
         net_cls.close()
     record("cgroup classifier", params={"rates": {f"1:{m:x}": r for m, r in CGROUP_RATES.items()}},
            samples={f"1:{m:x}": {"window": w, "traffic": results.get(m)}
