@@ -39,8 +39,6 @@ from ..vm.kernels import RUNNING, KernelUnderTest, resolve
 #: pytest / kernel-lab exit codes that mean the infrastructure failed, not a test:
 #: 2 interrupted, 3 internal error / guest panic or timeout, 4 usage / could not boot
 INFRA_CODES = {2, 3, 4}
-#: seconds an interrupted cell's session gets to tear down (stop its guest, remove its objects)
-CELL_UNWIND_S = 60
 #: CPUs one cell keeps busy: a guest's vCPUs, or sender and receiver on the host
 CPUS_PER_CELL = GUEST_CPUS
 
@@ -180,8 +178,8 @@ def run_cell(spec: CellSpec, tests: list[str], results_root: str, run_id: str,
             # interrupted, the cell's session unwinds (and stops its guest) before any kill
             result["rc"] = run_unwinding(
                 cell_argv(kernel, spec.lab, tests, results_root, run_id, vm_timeout,
-                          forwarded or [], rootdir=cwd), unwind_s=CELL_UNWIND_S, stdout=log,
-                stderr=subprocess.STDOUT, env=env, cwd=cwd).returncode
+                          forwarded or [], rootdir=cwd), stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=cwd).returncode
         if result["rc"] in INFRA_CODES:
             result["error"] = (f"the session ended with exit code {result['rc']} "
                                + ("before any test ran" if not junit_counts(folder)
