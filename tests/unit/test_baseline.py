@@ -244,16 +244,22 @@ def test_a_goodput_not_judged_tonight_is_neither_compared_nor_forgotten(tmp_path
     assert lost["goodput_bps"].verdict == "REGRESSION (missing)"
 
 
+def goodput_change(records, base):
+    """The one comparison of ``goodput_bps`` between ``records`` and ``base``."""
+    (c,) = [c for c in baseline.compare(records, base) if c.metric and c.metric.key == "goodput_bps"]
+    return c
+
+
 def test_an_unshaped_rate_moves_a_fifth_on_an_emulated_cpu_and_only_gross_breakage_counts(base):
     """Seen: an emulated guest's unshaped flow read 727.7 then 587.3 Mbit/s on two nights with
     nothing changed (-19.3 %); a fixed 10 % called it a regression.  Until three nights give
     its spread, an unshaped rate regresses only when it halves."""
     now = copy.deepcopy(RECORDS)
     now[0]["derived"]["goodput_bps"] = 95.6e6 * (587.3 / 727.7)
-    (c,) = [c for c in baseline.compare(now, base) if c.metric and c.metric.key == "goodput_bps"]
+    c = goodput_change(now, base)
     assert c.verdict == "ok" and "CPU-bound" in c.threshold[1]
     now[0]["derived"]["goodput_bps"] = 95.6e6 * 0.45
-    (c,) = [c for c in baseline.compare(now, base) if c.metric and c.metric.key == "goodput_bps"]
+    c = goodput_change(now, base)
     assert c.verdict == "REGRESSION"
 
 
@@ -296,12 +302,12 @@ def test_an_unshaped_rate_under_software_emulation_regresses_only_when_it_collap
     now = copy.deepcopy(RECORDS)
     now[0]["host"] = tcg
     now[0]["derived"]["goodput_bps"] = 95.6e6 * (22.42 / 45.29)
-    (c,) = [c for c in baseline.compare(now, base) if c.metric and c.metric.key == "goodput_bps"]
+    c = goodput_change(now, base)
     assert c.verdict == "ok" and "under emulation" in c.threshold[1]
     now[0]["derived"]["goodput_bps"] = 95.6e6 * 0.10
-    (c,) = [c for c in baseline.compare(now, base) if c.metric and c.metric.key == "goodput_bps"]
+    c = goodput_change(now, base)
     assert c.verdict == "REGRESSION"
     now[0]["host"] = {"virtualization": {"vm": "kvm", "container": "none"}}
     now[0]["derived"]["goodput_bps"] = 95.6e6 * (22.42 / 45.29)
-    (c,) = [c for c in baseline.compare(now, base) if c.metric and c.metric.key == "goodput_bps"]
+    c = goodput_change(now, base)
     assert c.verdict == "REGRESSION"
