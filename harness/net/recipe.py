@@ -374,6 +374,19 @@ FALLBACK_DEVICES = {"gre0", "gretap0", "erspan0", "sit0", "tunl0", "ip6tnl0", "i
                     "ip_vti0", "ip6_vti0"}
 
 
+def key_bytes(keys: list[list[int]]) -> list[list[int]]:
+    """u32 keys as the bytes they match: [offset, value, mask] for each byte whose mask is not
+    zero, in order.  ``tc`` sends ``match u32 0x00060000 0x00ff0000 at 8`` as written, pyroute2
+    packs the same match as ``0x06000000/0xff000000`` at 9: equal matches, equal bytes.  A
+    match-all key (mask 0) matches no byte, so it is one empty list either way."""
+    out = set()
+    for value, mask, offset in keys:
+        for i, shift in enumerate((24, 16, 8, 0)):
+            if (mask >> shift) & 0xFF:
+                out.add((offset + i, (value >> shift) & 0xFF, (mask >> shift) & 0xFF))
+    return [list(b) for b in sorted(out)]
+
+
 def comparable(snapshot: dict) -> dict:
     """A snapshot with what differs between two builds of the same lab taken out: the run
     prefix, interface indexes (a veth's peer, a bridge master, a mirred target become names),
@@ -406,6 +419,8 @@ def comparable(snapshot: dict) -> dict:
             rows = []
             for e in entries:
                 row = {**e, "dev": short(names.get(e["dev"]))}
+                if "keys" in row:
+                    row["keys"] = key_bytes(row["keys"])
                 if "actions" in e:
                     row["actions"] = [{**a, "to": short(names.get(a["to"]))} if "to" in a else a
                                       for a in e["actions"]]

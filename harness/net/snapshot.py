@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import struct
 import subprocess
 
 from pyroute2 import IPRoute
@@ -159,13 +160,28 @@ def _filter_options(kind: str, opts) -> dict:
     try:
         if kind == "u32":
             sel = opts.get_attr("TCA_U32_SEL")
-            keys = [[k["key_val"], k["key_mask"], k["key_off"]] for k in sel["keys"]] if sel else []
-            return {"keys": keys, "classid": _h(opts.get_attr("TCA_U32_CLASSID") or 0)}
+            return {"keys": u32_keys(sel) if sel else [],
+                    "classid": _h(opts.get_attr("TCA_U32_CLASSID") or 0)}
         if kind == "fw":
             return {"classid": _h(opts.get_attr("TCA_FW_CLASSID") or 0)}
     except (AttributeError, KeyError, TypeError):
         pass
     return {}
+
+
+def u32_keys(sel) -> list[list[int]]:
+    """u32's keys as [value, mask, offset], read from the selector's own bytes.
+
+    pyroute2 0.9.7 decodes them 4 bytes early (it starts 16 bytes into the attribute, where its
+    4-byte header and the 16-byte ``tc_u32_sel`` come first), which reads ``hmask`` as a key.
+    Each ``tc_u32_key`` is mask and value in network order, then offset and offmask in host's."""
+    start = sel.offset + 4 + 16
+    out = []
+    for i in range(sel["nkeys"]):
+        mask, value = struct.unpack_from(">II", sel.data, start + 16 * i)
+        (offset,) = struct.unpack_from("=i", sel.data, start + 16 * i + 8)
+        out.append([value, mask, offset])
+    return out
 
 
 def _netnsids(ipr, names: list[str]) -> dict[int, str]:
