@@ -4,7 +4,9 @@ A lab calls ``record(...)`` *before* it asserts or skips: the plugin writes the 
 the test's teardown, with the verdict the test got, its reason, the attempt (1, or more under
 ``--retries``: every attempt keeps its own file), the kernel's splats, and any injected fault.
 A test that recorded nothing but hit a kernel splat gets a ``kernel health`` record, so the
-splat reaches the report.
+splat reaches the report; a test that asks for ``record`` and failed before its first call gets
+one named "<test> (failed before its first record)", so its failure, evidence and topology
+reach the report's failure view too.
 """
 
 from __future__ import annotations
@@ -118,9 +120,12 @@ def write_records(item) -> list[str]:
     entries = list(item.stash.get(RECORDS, []))
     found = splats_of(item)
     lost = lost_of(item)
-    if rec is None or not (entries or found or lost):
+    failed_bare = verdict_of(item) == "failed" and "record" in getattr(item, "fixturenames", ())
+    if rec is None or not (entries or found or lost or failed_bare):
         return []
-    if not entries:
+    if not entries and failed_bare:  # a lab test that failed before it recorded: still seen
+        entries = [{"name": f"{item.name} (failed before its first record)"}]
+    elif not entries:
         entries = [{"name": "kernel health"}]
     if NICS in item.stash:  # real NICs carried the test: every record says which
         entries = [dict(e, state={**e.get("state", {}), "nics": item.stash[NICS]})
