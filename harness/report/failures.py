@@ -17,6 +17,8 @@ import os
 
 from tabulate import tabulate
 
+from ..net.recipe import FALLBACK_DEVICES
+
 ROWS = 20
 
 
@@ -68,11 +70,15 @@ def _counter_rows(r: dict) -> list[list]:
 
 
 def _lab_rows(r: dict) -> list[list]:
+    """Each lab link with its kind, MTU, offloads and qdiscs; the devices a tunnel module makes
+    in every namespace by itself (gre0, gretap0, ...) are left out, as in the diagram."""
     rows = []
     for ns, st in ((r.get("state") or {}).get("lab") or {}).items():
         if not isinstance(st, dict):
             continue
         for dev, link in st.get("links", {}).items():
+            if dev in FALLBACK_DEVICES:
+                continue
             offl = ",".join(k for k in ("gso", "gro", "tso") if link.get(k)) or "-"
             qd = [k.split(" ", 1)[1] for k in st.get("tc", {}) if k.startswith(dev + " ")]
             rows.append([ns, dev, link.get("kind") or "-", link.get("mtu"), offl,
