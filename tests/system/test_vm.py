@@ -61,12 +61,15 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
     - ovs_gre: no userspace (netdev) datapath, which the host runs;
     - rate_limiters: no HTB, TBF, TBF peakrate or HTB borrowing, which the host has.
     ``make lab`` and ``kernel-lab nightly`` run the labs whole.  In Debian 6.1 (s13/v1) its
-    28 tests took 1095 s.  ``--replay-recipes`` is left out: there 13 of its 14 recipes
-    rebuild their lab, and skbedit's u32 keys come back from iproute2 encoded otherwise."""
+    28 tests took 1095 s, with ``--replay-recipes``.
+
+    ``--replay-recipes`` then rebuilds each test function's recorded recipe with iproute2 in
+    the guest: GRE, skbedit, the cgroup classifier and the limiters the host lacks are
+    replayed where they exist, and every one must give the lab its test built."""
     image = debian_image
     release = kernel_release(image)
     r = run_unwinding([sys.executable, "-m", "pytest", "--kernel", image, "--results",
-                       str(tmp_path), "--run-id", "vmrun",
+                       str(tmp_path), "--run-id", "vmrun", "--replay-recipes",
                        "-k", GUEST_SELECTION,
                        "labs/ingress_ifb",
                        "labs/gre_mtu",
@@ -106,6 +109,17 @@ def test_labs_pass_inside_the_stock_debian_kernel(tmp_path, debian_image):
         [(rec["name"], rec["verdict"], rec["reason"][:200]) for rec in limits]
     policed = [rec for rec in limits if rec["params"].get("limiter") == "police"]
     assert policed and all(rec["derived"]["limiter_drops"] > 0 for rec in policed)
+    # the recipes, replayed in the guest, rebuilt what each test built (kept in replay.json)
+    replays = json.loads((guest / "replay.json").read_text())
+    assert all(row["equal"] for row in replays), [row for row in replays if not row["equal"]]
+    replayed = {row["test_id"].split("::")[-1].split("[")[0] for row in replays}
+    assert replayed >= {
+        "test_ingress_shaping_is_accurate", "test_fragment_loss_multiplies_datagram_loss",
+        "test_skbedit_sets_priority_and_mark_that_pick_the_class",
+        "test_cgroup_classifier_gives_each_process_its_class_rate",
+        "test_gre_devices_configured_and_read_back_over_netlink", "test_limiter_holds_its_rate",
+        "test_limiter_holds_its_rate_under_udp_floods", "test_drr_shares_follow_the_quanta",
+        "test_policing_drops_where_shaping_queues"}, replayed
 
 
 PLANTER = '''
