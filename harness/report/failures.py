@@ -50,7 +50,7 @@ def _why(r: dict) -> str:
 def diagram_svg(r: dict) -> str:
     """The lab at the end of the failing call as inline SVG ("" without a snapshot)."""
     topo = (r.get("evidence") or {}).get("topology")
-    if not topo:
+    if not topo or not topo.get("namespaces"):  # nothing built yet: no empty drawing
         return ""
     # graphviz only here: a guest's session prints the Markdown view and has no graphviz
     import graphviz

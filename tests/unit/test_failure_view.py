@@ -18,3 +18,10 @@ def test_link_table_leaves_out_the_tunnel_modules_fallback_devices():
     assert rows[0] == ["kl0001-a", "kl0001-va", "veth", 1500, "gso", "netem"]
     text = failures.markdown([rec])
     assert "kl0001-gre" in text and "gretap0" not in text
+
+
+def test_a_test_that_built_nothing_gets_no_empty_diagram():
+    rec = {"test_id": "t.py::test_early", "verdict": "failed", "reason": "broke early",
+           "evidence": {"topology": {"prefix": "kl0001-", "namespaces": []}}}
+    assert failures.diagram_svg(rec) == ""
+    assert "The lab at the end" not in failures.html_section([rec])
