@@ -123,10 +123,9 @@ def write_records(item) -> list[str]:
     failed_bare = verdict_of(item) == "failed" and "record" in getattr(item, "fixturenames", ())
     if rec is None or not (entries or found or lost or failed_bare):
         return []
-    if not entries and failed_bare:  # a lab test that failed before it recorded: still seen
-        entries = [{"name": f"{item.name} (failed before its first record)"}]
-    elif not entries:
-        entries = [{"name": "kernel health"}]
+    if not entries:  # a lab test that failed before it recorded is still seen; else a splat
+        entries = [{"name": f"{item.name} (failed before its first record)" if failed_bare
+                    else "kernel health"}]
     if NICS in item.stash:  # real NICs carried the test: every record says which
         entries = [dict(e, state={**e.get("state", {}), "nics": item.stash[NICS]})
                    for e in entries]
