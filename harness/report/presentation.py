@@ -11,7 +11,11 @@ Each lab may declare, in ``labs/<lab>/slides.toml``, what a slide shows of it::
 
     [headline]                               # the lab's finding in one line on the summary slide
     text = "HTB and TBF on an ifb"           # -> "HTB and TBF on an ifb: 32 figures, worst +0.07 %"
-    value = "derived.counter_error"          # the figure; worst = largest |value| (or "max", "min")
+    value = "derived.counter_error"          # the figure; worst = largest |value| (or "max", "min",
+                                             # "range": lowest and highest, each with its case)
+    match = { "params.inner_mtu" = 1500 }    # optional: only the records of the case it is about
+    unit = "fragments per datagram"          # optional: said after the number
+    label = ["params.datapath"]              # optional: names the case of a figure it quotes
 
     [[column]]
     value = "derived.configured_bps"         # a dotted path into the record

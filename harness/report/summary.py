@@ -81,19 +81,43 @@ def headline(lab: str, runs: list[Run]) -> str:
     except HarnessError:
         return default
     kind = spec.get("format") or fig.format
-    values = [(v, run.label) for run in runs for r in run.records
+    match = spec.get("match") or {}
+    values = [(v, run.label, _case(r, spec.get("label"))) for run in runs for r in run.records
               if r["lab"] == lab and r.get("verdict") != "skipped"
+              and all(presentation.get(r, k) == want for k, want in match.items())
               for v in [presentation.get(r, spec["value"])]
               if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not values:
         return default
-    reduce = spec.get("reduce", "worst")
-    pick = {"worst": lambda vs: max(vs, key=lambda v: abs(v[0])), "max": max, "min": min}[reduce]
-    value, where = pick(values)
-    word = {"worst": "worst", "max": "at most", "min": "at least"}[reduce]
-    on = f" on {where}" if len({label for _, label in values}) > 1 else ""
-    return (f"{spec.get('text', pres.title)}: {len(values)} figure{'s' if len(values) > 1 else ''}, "
-            f"{word} {presentation.fmt_value(value, kind)}{on}")
+    unit = f" {spec['unit']}" if spec.get("unit") else ""
+    several = len({label for _, label, _ in values}) > 1
+
+    def said(v, on=True):  # a value with the case and the kernel it came from
+        return (f"{presentation.fmt_value(v[0], kind)}{unit}" + (f" ({v[2]})" if v[2] else "")
+                + (f" on {v[1]}" if several and on else ""))
+
+    count = f"{len(values)} figure{'s' if len(values) > 1 else ''}"
+    lo, hi = min(values), max(values)
+    if presentation.fmt_value(lo[0], kind) == presentation.fmt_value(hi[0], kind):
+        found = f"{presentation.fmt_value(lo[0], kind)}{unit} in {'all ' if len(values) > 1 else ''}{count}"
+    elif spec.get("reduce") == "range":
+        one = lo[1] == hi[1]  # both ends on one kernel: name it once
+        found = (f"from {said(lo, not one)} to {said(hi, not one)}"
+                 + (f" on {lo[1]}" if one and several else "") + f", {count}")
+    else:
+        reduce = spec.get("reduce", "worst")
+        pick = {"worst": lambda vs: max(vs, key=lambda v: abs(v[0])), "max": max, "min": min}[reduce]
+        word = {"worst": "worst", "max": "at most", "min": "at least"}[reduce]
+        found = f"{count}, {word} {said(pick(values))}"
+    return f"{spec.get('text', pres.title)}: {found}"
+
+
+def _case(record: dict, paths) -> str:
+    """What names a figure's case in a headline: the values at ``label``'s paths."""
+    if not paths:
+        return ""
+    return ", ".join(str(v) for p in ([paths] if isinstance(paths, str) else paths)
+                     for v in [presentation.get(record, p)] if v not in (None, ""))
 
 
 def _nightly_notes(runs: list[Run]) -> list[str]:

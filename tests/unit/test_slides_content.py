@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+import harness.measure.accounting  # noqa: F401  (declares the tunnel figures the slides name)
 import harness.measure.shaping  # noqa: F401  (declares the shaping figures the slides name)
 from harness.report import plots, presentation, render, summary, topology
 from harness.report.files import topology_of
@@ -176,6 +177,39 @@ def test_each_measuring_lab_has_a_headline_figure(lab):
     other derived path of its slides.toml)"""
     pres = presentation.load(lab)
     assert pres.headline.get("value", "").startswith("derived.")
+
+
+def test_a_tunnel_headline_quotes_the_case_that_carries_the_finding():
+    """gre_mtu's finding is what a 1500 inner MTU does; the 1400 rows (no fragments) and the
+    loss rows do not water it down to "12 figures, at most 2.00", a number without a unit."""
+    def udp(tunnel, mtu, frags):
+        return record("gre_mtu", "test_gre_mtu.py::test_udp", f"{tunnel}-{mtu}", params={
+            "tunnel": tunnel, "inner_mtu": mtu}, derived={"fragments_per_datagram": frags})
+    (run,) = runs_of([udp(t, m, 2.0 if m == 1500 else 0.0) for t in ("gre", "vxlan")
+                      for m in (1400, 1500)])
+    line = summary.headline("gre_mtu", [run])
+    assert line == ("UDP through GRE and VXLAN, inner MTU 1500 over a 1500 underlay: "
+                    "2.00 fragments per datagram in all 2 figures"), line
+    (broken,) = runs_of([udp("gre", 1500, 2.0), udp("vxlan", 1500, 1.0)])
+    assert "2 figures, at least 1.00 fragments per datagram" in summary.headline("gre_mtu", [broken])
+
+
+def test_an_ovs_headline_names_which_setup_loses_what():
+    """ovs_gre's finding is which datapath and setup black-holes a 1500-byte VM MTU: the
+    headline gives the lowest and highest loss with the setup of each, for the 1500 rows only."""
+    def vm(datapath, setup, mtu, loss):
+        return record("ovs_gre", "test_ovs_gre.py::test_vm_mtu_over_a_1500_underlay",
+                      f"{datapath}-{setup}-{mtu}", params={
+                          "datapath": datapath, "setup": setup, "vm_mtu": mtu},
+                      derived={"tunnel_loss": loss})
+    (run,) = runs_of([vm("system", "a, df_default=false", 1500, 0.0),
+                      vm("system", "a, df_default=true", 1500, 0.9941),
+                      vm("netdev", "a, df_default=false", 1500, 0.9938),
+                      vm("netdev", "a, df_default=false", 1400, 0.0)])
+    line = summary.headline("ovs_gre", [run])
+    assert line == ("VM MTU 1500 over a 1500 underlay, VM frames lost in the GRE tunnel: from "
+                    "0.0 % (system, a, df_default=false) to 99.4 % (system, a, df_default=true), "
+                    "3 figures"), line
 
 
 def test_a_test_that_wrote_no_record_is_counted_from_its_sessions_junit(tmp_path):
