@@ -1,6 +1,7 @@
 """Plots that show a lab's finding (matplotlib, PNG), drawn from records as the lab's
 ``slides.toml`` declares them; across kernels the same figure has one panel per kernel, two
-side by side, on shared axes.  Every kind takes ``where`` (a path the records must have) and
+side by side, on shared axes; a kernel without any of the plot's records gets no panel.  Every
+kind takes ``where`` (a path the records must have) and
 ``unless`` (``{path, value}``: leave out the records where path equals value, e.g. another
 measurement that shares the series and rate).
 
@@ -10,7 +11,10 @@ Kinds:
   ``series`` value (qdisc, generator), the tolerance as a band; under ``--repeat`` each point is
   a mean with its 95 % confidence interval;
 - ``bars``: grouped bars, one group per ``group`` value, one bar per entry of ``values`` (or
-  per ``series`` value), e.g. fragments per datagram, or measured loss beside 1-(1-p)^k;
+  per ``series`` value), e.g. fragments per datagram, or measured loss beside 1-(1-p)^k; a
+  value may be ``{path, per}`` (a share of another figure of the record), ``order`` lists the
+  groups in the order the story goes, and ``annotate = {path, text}`` writes another figure
+  of each bar above it (the drops of a policer beside its goodput);
 - ``matrix``: a small yes/no grid of ``rows`` x ``cols`` (which OVS configuration carries
   traffic on which datapath).
 """
@@ -30,7 +34,7 @@ from ..measure.stats import summarize  # noqa: E402
 from .presentation import get, load  # noqa: E402
 from .tables import labs_of  # noqa: E402
 
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+COLOURS = list(matplotlib.colormaps["tab10"].colors)
 
 
 def _records(run, lab: str, spec: dict) -> list[dict]:
@@ -45,11 +49,17 @@ def _label(record: dict, paths) -> str:
     return " ".join(str(get(record, p)) for p in paths if get(record, p) is not None)
 
 
-def _panels(runs, sharey=True):
+def _with_data(data):
+    """The (run, records) pairs that have something to draw: a kernel that skipped the
+    measurement (the host without police) gets no empty panel."""
+    return [(run, recs) for run, recs in data if recs]
+
+
+def _panels(runs, sharey=True, titled=None):
     """One panel per run, at most two side by side (four kernels make a 2 x 2 grid that is
     still readable on a slide; a row of four was not).  The plot's title is the slide's (or the
-    HTML caption's), never drawn in the image; a panel is titled by its kernel only when there
-    are several."""
+    HTML caption's), never drawn in the image; a panel is titled by its kernel when the report
+    covers several (``titled``; default: when there are several panels)."""
     ncols = min(len(runs), 2)
     nrows = -(-len(runs) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 1.2, 4.2 if nrows == 1 else 3.2 * nrows),
@@ -60,7 +70,7 @@ def _panels(runs, sharey=True):
     for ax in axes[len(runs):]:
         ax.set_visible(False)
     for ax, run in zip(axes, runs):
-        if len(runs) > 1:
+        if titled if titled is not None else len(runs) > 1:
             ax.set_title(run.label, fontsize=9)
     return fig, axes[:len(runs)]
 
@@ -89,11 +99,40 @@ def _scale_to_data(ax, values: list[float], tol: float) -> float:
     return lim
 
 
+def _series_style(spec: dict, records: list[dict]):
+    """A colour per value of the series' first path (the limiter, the qdisc), the same on every
+    panel, and a filled marker for the first value of the rest (the generator), hollow for the
+    others: twelve series never wrap round a palette of ten."""
+    paths = [spec["series"]] if isinstance(spec["series"], str) else spec["series"]
+    first = sorted({_label(r, paths[:1]) for r in records})
+    rest = sorted({_label(r, paths[1:]) for r in records} - {""})
+
+    def style(record):
+        other = _label(record, paths[1:])
+        return (COLOURS[first.index(_label(record, paths[:1])) % len(COLOURS)],
+                not rest or other in ("", rest[0]))
+    return style
+
+
+def _legend(fig, axes, by_name=False) -> None:
+    """One legend for every panel's series (a series only one kernel has is named too), in the
+    order drawn, or by name."""
+    named = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            named.setdefault(label, handle)
+    if named:
+        labels = sorted(named) if by_name else list(named)
+        axes[-1].legend([named[k] for k in labels], labels, fontsize=7, loc="center left",
+                        bbox_to_anchor=(1.02, 0.5))
+
+
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec)) for run in runs]
-    if not any(recs for _, recs in data):
+    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    if not data:
         return None
-    fig, axes = _panels(runs)
+    fig, axes = _panels([run for run, _ in data], titled=len(runs) > 1)
+    style = _series_style(spec, [r for _, recs in data for r in recs])
     rates = sorted({get(r, spec["x"]) for _, recs in data for r in recs})
     tol = max((r.get("tolerance") or 0.0) for _, recs in data for r in recs) * 100
     drawn = []  # (x, mean, half width, axis) of every point, for the range and the worst
@@ -103,7 +142,8 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         n = max(len(series) * len(spec["y"]), 1)
         width = 0.7 / n
         i = 0
-        for colour, s in enumerate(series):  # a colour per series, a marker per figure
+        for s in series:  # a colour per series' first path, a marker per figure
+            colour, filled = style(next(r for r in recs if _label(r, spec["series"]) == s))
             for y in spec["y"]:
                 xs, means, errs, at = [], [], [], []
                 for k, rate in enumerate(rates):
@@ -122,7 +162,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
                                                "x": rate, "y": m / 100, "ci95": e / 100}
                                               for rate, m, e in zip(at, means, errs)]
                     ax.errorbar(xs, means, yerr=errs if any(errs) else None, fmt=y.get("marker", "o"),
-                                color=COLOURS[colour % len(COLOURS)], capsize=3,
+                                color=colour, mfc=colour if filled else "white", capsize=3,
                                 label=f"{s}, {y['label']}")
                     drawn += [(x, m, e, ax) for x, m, e in zip(xs, means, errs)]
                 i += 1
@@ -141,34 +181,37 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         x, m, _, ax = max(drawn, key=lambda d: abs(d[1]))
         ax.annotate(f"{m:+.2f} %", (x, m), xytext=(4, 6 if m >= 0 else -12),
                     textcoords="offset points", fontsize=7, fontweight="bold")
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend(fig, axes, by_name=True)
     return fig
 
 
 def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec)) for run in runs]
-    if not any(recs for _, recs in data):
+    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    if not data:
         return None
-    fig, axes = _panels(runs, sharey=_same_measurements(data, lambda r: _label(r, spec["group"])))
+    fig, axes = _panels([run for run, _ in data], titled=len(runs) > 1,
+                        sharey=_same_measurements(data, lambda r: _label(r, spec["group"])))
     scale = float(spec.get("scale", 1.0))
+    order = spec.get("order", [])  # groups in the order the story goes; the rest after them
     for ax, (run, recs) in zip(axes, data):
         groups = []
         for r in recs:
             g = _label(r, spec["group"])
             if g not in groups:
                 groups.append(g)
+        groups.sort(key=lambda g: order.index(g) if g in order else len(order))
         if "series" in spec:  # one bar per series value, all of the one value path
             names = sorted({_label(r, spec["series"]) for r in recs})
             bars_ = [(name, spec["value"], lambda r, name=name: _label(r, spec["series"]) == name)
                      for name in names]
         else:
-            bars_ = [(v["label"], v["path"], lambda r: True) for v in spec["values"]]
+            bars_ = [(v["label"], v, lambda r: True) for v in spec["values"]]
         width = 0.8 / max(len(bars_), 1)
         for i, (name, path, keep) in enumerate(bars_):
             heights, errs = [], []
             for g in groups:
-                vals = [get(r, path) for r in recs if _label(r, spec["group"]) == g and keep(r)]
-                vals = [v for v in vals if isinstance(v, (int, float))]
+                vals = [_value(r, path) for r in recs if _label(r, spec["group"]) == g and keep(r)]
+                vals = [v for v in vals if v is not None]
                 st = summarize(vals) if vals else None
                 heights.append(st.mean * scale if st else 0.0)
                 errs.append((st.half_width or 0) * scale if st else 0.0)
@@ -178,20 +221,48 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
             ax.bar([j + i * width for j in range(len(groups))], heights, width,
                    yerr=errs if any(errs) else None, capsize=3, label=name,
                    color=COLOURS[i % len(COLOURS)])
+            if spec.get("annotate"):  # another figure of the same bar, written on it
+                _annotate(ax, spec["annotate"], recs, spec["group"], groups, keep,
+                          [j + i * width for j in range(len(groups))], heights)
         ax.set_xticks([j + width * (len(bars_) - 1) / 2 for j in range(len(groups))], groups,
                       fontsize=8, rotation=spec.get("rotate", 0))
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::2]:
         ax.set_ylabel(spec.get("ylabel", ""))
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend(fig, axes)
     return fig
 
 
+def _value(record: dict, what) -> float | None:
+    """A bar's number: ``what`` is a path, or ``{path, per}`` (``path`` divided by the
+    record's ``per``: goodput as a share of what the rate carries); ``path`` may list
+    alternatives, the first the record has (a policer's drops and a shaper's are two figures)."""
+    path, per = (what, None) if isinstance(what, str) else (what["path"], what.get("per"))
+    value = next((v for p in ([path] if isinstance(path, str) else path)
+                  for v in [get(record, p)] if isinstance(v, (int, float))
+                  and not isinstance(v, bool)), None)
+    if value is None or per is None:
+        return value
+    base = get(record, per)
+    return value / base if isinstance(base, (int, float)) and base else None
+
+
+def _annotate(ax, note: dict, recs, group, groups, keep, xs, heights) -> None:
+    """``annotate = {path, text}``: the mean of ``path`` (as ``_value`` reads it) over each
+    bar's records, formatted by ``text`` (``"{:.0f} dropped"``), above the bar."""
+    for g, x, h in zip(groups, xs, heights):
+        vals = [_value(r, note) for r in recs if _label(r, group) == g and keep(r)]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            ax.annotate(note["text"].format(sum(vals) / len(vals)), (x, h), xytext=(0, 3),
+                        textcoords="offset points", ha="center", fontsize=7)
+
+
 def matrix(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = [(run, _records(run, lab, spec)) for run in runs]
-    if not any(recs for _, recs in data):
+    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    if not data:
         return None
-    fig, axes = _panels(runs, sharey=False)
+    fig, axes = _panels([run for run, _ in data], sharey=False, titled=len(runs) > 1)
     for ax, (run, recs) in zip(axes, data):
         rows = sorted({str(get(r, spec["rows"])) for r in recs})
         cols = sorted({str(get(r, spec["cols"])) for r in recs})

@@ -7,6 +7,7 @@ run found."""
 
 import json
 
+import matplotlib
 import pytest
 
 import harness.measure.accounting  # noqa: F401  (declares the tunnel figures the slides name)
@@ -71,6 +72,69 @@ def test_panels_of_different_measurements_do_not_share_an_axis():
     guest, host = runs_of([tcp("vxlan", 4e8, "vm")], [tcp("vxlan", 1e10, "host")])
     same = plots.bars(spec, "gre_mtu", [guest, host])
     assert same.axes[0].get_shared_y_axes().joined(same.axes[0], same.axes[1])
+
+
+def limiter(name, mbit, error, generator="iperf3", **kw):
+    return record("rate_limiters", "test_rate_limiters.py::test_limiter_holds_its_rate",
+                  f"{name} {mbit}mbit {generator}",
+                  params={"limiter": name, "generator": generator},
+                  derived={"configured_bps": mbit * 1e6, "counter_error": error,
+                           "goodput_error": error}, **kw)
+
+
+def policing(size, share, drops, **kw):
+    if size == "shaped":
+        return record("rate_limiters", "test_rate_limiters.py::test_policing_drops_where_shaping_"
+                      "queues", "ifb htb", params={"limiter": "ifb+htb", "burst": "default",
+                                                   "versus": "policing against shaping"},
+                      derived={"goodput_bps": share * 95e6, "expected_goodput_bps": 95e6,
+                               "shaper_drops": drops, "sender_rtt_ms": 11.0}, **kw)
+    return record("rate_limiters", "test_rate_limiters.py::test_policing_drops_where_shaping_"
+                  "queues", f"police {size}", params={"limiter": "police", "burst": size,
+                                                      "versus": "policing against shaping"},
+                  derived={"goodput_bps": share * 95e6, "expected_goodput_bps": 95e6,
+                           "goodput_share": share, "limiter_drops": drops,
+                           "sender_rtt_ms": 0.8}, **kw)
+
+
+def test_the_policing_slide_shows_goodput_as_a_share_of_the_rate_and_drops(tmp_path):
+    """In bucket order, then the shaper; goodput in % of what the rate carries, each bar with
+    its drops; the host, which lacks police, gets no empty panel."""
+    guest, host = runs_of([policing("large", 0.88, 59), policing("shaped", 1.0003, 0),
+                           policing("small", 0.11, 108), policing("default", 0.16, 59)],
+                          [limiter("htb", 20, 0.0001, release="6.18", where="host")])
+    plots.make_plots([guest, host], str(tmp_path))
+    drawn = json.loads((tmp_path / "rate_limiters-2.json").read_text())
+    assert [p["group"] for p in drawn["points"]] == ["police small", "police default",
+                                                      "police large", "ifb+htb default"]
+    assert [round(p["y"], 4) for p in drawn["points"]] == [0.11, 0.16, 0.88, 1.0003]
+    assert {"108 dropped", "59 dropped", "0 dropped"} <= set(drawn["texts"])
+    assert {p["panel"] for p in drawn["points"]} == {guest.label}
+    assert guest.label in drawn["texts"] and host.label not in drawn["texts"]
+
+
+def test_the_atlas_gives_each_limiter_one_colour_and_names_every_series(tmp_path):
+    """Twelve series and more: a colour per limiter on every panel (a palette of six wrapped
+    round before), floods hollow, and the legend names the series of every panel, not only
+    the last one's."""
+    names = ["htb", "tbf", "tbf-peakrate", "hfsc", "fq", "netem-rate", "cake"]
+    guest = [limiter(n, 20, 0.001) for n in names] + [limiter(n, 8, -0.001, "iperf3 udp")
+                                                       for n in names]
+    host = [limiter("htb", 20, 0.0002, release="6.18", where="host")]
+    g, h = runs_of(guest, host)
+    fig = plots.error_vs_rate(presentation.load("rate_limiters").plots[0], "rate_limiters",
+                              [g, h])
+    colours = {}
+    for ax in fig.axes:
+        for series in ax.containers:  # one errorbar per series and figure
+            line, label = series.lines[0], series.get_label()
+            colours.setdefault(label.split(" ")[0], set()).add(
+                matplotlib.colors.to_hex(line.get_color()))
+            assert (line.get_markerfacecolor() == "white") == ("udp" in label), label
+    assert all(len(c) == 1 for c in colours.values()), colours
+    assert len({next(iter(c)) for c in colours.values()}) == len(names)
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert "cake iperf3 udp, counter" in legend and "htb iperf3, goodput" in legend
 
 
 def test_the_template_lab_stays_out_of_a_deck_of_other_labs():
