@@ -3,16 +3,19 @@
     sudo .venv/bin/python bench/bisect_planted.py [--case figure|verdict|both] [--out DIR]
 
 The history (tests/system/planted_tree.py): Debian's linux-source 6.1 as kernel-lab builds it
-with the labs' fragment, then ten commits; "htb-fast" makes HTB 3 % fast, "ifb-drops" makes the
-ifb drop what it is handed.  The worktree is seeded from the cached build (--seed), so each
-step rebuilds what its commit changed.
+with the labs' fragment, then sixteen commits; "htb-fast" (the 4th) makes HTB 3 % fast,
+"ifb-drops" (the 13th) makes the ifb drop what it is handed.  The worktree is seeded from the
+cached build (--seed), so each step rebuilds what its commit changed.
 
-- figure: base .. the commit before ifb-drops, by ingress_ifb's HTB 100 Mbit/s counter error
-  (threshold 1 point, 3 samples per session); must name htb-fast;
-- verdict: base .. the last commit, by test_traffic_goes_through_the_ifb; must name ifb-drops.
+- figure: base .. the commit before ifb-drops (12 commits), by ingress_ifb's HTB 100 Mbit/s
+  counter error (threshold 1 point, 3 samples per session); must name htb-fast;
+- verdict: base .. the last commit (16 commits), by test_traffic_goes_through_the_ifb; must name
+  ifb-drops.
 
 Prints per case: the culprit, exit code, steps, the worktree's seeding, and per session the
-build and the boot + lab seconds, then the wall time.
+build, the boot (to the first test, from the guest's vm.json) and the lab seconds; then one table
+with both cases side by side: the first build of the tree (once, cached), incremental builds,
+build-cache hits, boot and lab time per session, sessions, steps and wall time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -31,16 +35,45 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 from harness.core.cache import cache_dir  # noqa: E402
 from harness.plugin.kconfig import fragment  # noqa: E402
 from harness.vm.source_build import build  # noqa: E402
-from planted_tree import planted_repo  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+from planted_tree import REGRESSIONS, planted_repo, series_digest  # noqa: E402
 
 CASES = {
-    "figure": dict(good="base", bad_index=6, expect="htb-fast",
+    "figure": dict(good="base", bad_index=REGRESSIONS["ifb-drops"], expect="htb-fast",
                    args=["--figure", "ingress_ifb::htb 100mbit iperf3", "--metric",
                          "counter_error", "--threshold", "0.01", "--repeat", "3", "--",
                          "-k", "accurate and htb and 100mbit and iperf3"]),
     "verdict": dict(good="base", bad_index=-1, expect="ifb-drops",
                     args=["--", "-k", "goes_through"]),
 }
+
+
+HEADERS = ["case", "first build s", "builds", "incremental build s (median, max)",
+           "cache hits", "boot s (median)", "lab s (median)", "sessions", "steps", "wall s"]
+
+
+def boot_seconds(step_folder: str) -> float | None:
+    """Boot to the first test, from the guest's vm.json under a step's folder."""
+    for top, _dirs, files in os.walk(step_folder):
+        if "vm.json" in files:
+            with open(os.path.join(top, "vm.json")) as f:
+                return (json.load(f).get("marks") or {}).get("first test")
+    return None
+
+
+def _s(v: float | None) -> str:
+    return f"{v:6.0f} s" if v is not None else "     - "
+
+
+def summary_row(case: str, tree: dict, sessions: list, steps: int, wall: float) -> list:
+    built = [tm["build_s"] for tm, _b, _l in sessions if not tm.get("cached")]
+    boots = [b for _t, b, _l in sessions if b is not None]
+    labs = [lab for _t, _b, lab in sessions if lab is not None]
+    return [case, round(tree["seconds"]), len(built),
+            f"{statistics.median(built):.0f}, {max(built):.0f}" if built else "-",
+            len(sessions) - len(built),
+            f"{statistics.median(boots):.0f}" if boots else "-",
+            f"{statistics.median(labs):.0f}" if labs else "-", len(sessions), steps, round(wall)]
 
 
 def main() -> int:
@@ -54,12 +87,13 @@ def main() -> int:
     tree = build("debian:bookworm", fragment(labs), log=lambda m: print(m, file=sys.stderr))
     tree_s = time.monotonic() - t0
     t1 = time.monotonic()
-    history = planted_repo(os.path.join(cache_dir("planted"), tree["fragment_digest"]),
+    history = planted_repo(os.path.join(cache_dir("planted"),
+                                        f"{tree['fragment_digest']}-{series_digest()}"),
                            tree["tree"])
     repo_s = time.monotonic() - t1
     print(f"tree {tree['tree']} ({tree_s:.0f} s to have it; built in {tree['seconds']:.0f} s "
           f"once), history {history['repo']} ({repo_s:.0f} s)")
-    failed = 0
+    failed, rows = 0, []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for case in (["figure", "verdict"] if args.case == "both" else [args.case]):
         spec = CASES[case]
@@ -80,12 +114,18 @@ def main() -> int:
         print(f"\n== {case}: exit {r.returncode}, culprit {culprit and culprit[:12]} "
               f"({'the planted ' + spec['expect'] if right else 'NOT ' + spec['expect']}), "
               f"{len(data['steps'])} steps, {wall:.0f} s wall\n   {out.get('summary')}")
+        sessions = []
         for tm in out.get("timings", []):
             if "worktree_s" in tm:
                 print(f"   worktree seeded in {tm['worktree_s']:.0f} s")
-            else:
-                print(f"   {tm['folder']:<26} {tm['commit'][:12]}  build {tm.get('build_s', 0):6.0f} s"
-                      f"  boot+lab {tm.get('run_s', 0):6.0f} s")
+                continue
+            boot = boot_seconds(os.path.join(args.out, bid, tm["folder"]))
+            lab = tm.get("run_s", 0) - boot if boot is not None else None
+            sessions.append((tm, boot, lab))
+            print(f"   {tm['folder']:<26} {tm['commit'][:12]}  build {tm.get('build_s', 0):6.0f} s"
+                  f"  boot {_s(boot)}  lab {_s(lab)}")
+        rows.append(summary_row(case, tree, sessions, len(data["steps"]), wall))
+    print("\n" + tabulate(rows, headers=HEADERS, tablefmt="github"))
     return 1 if failed else 0
 
 

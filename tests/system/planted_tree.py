@@ -2,7 +2,7 @@
 
 There is no kernel history on these machines, so one is made: a bare repository whose first
 commit is Debian's linux-source (the sources of a tree kernel-lab built from the fragment, as
-the kernel's .gitignore sees them), then ten ordinary commits, two of which break the kernel:
+the kernel's .gitignore sees them), then sixteen ordinary commits, two of which break the kernel:
 
 - ``htb-fast``: HTB's rate is configured 3 % fast (``net/sched/sch_htb.c``, htb_change_class):
   inside the kernel selftests' +-5 %, outside ingress_ifb's +-1 %; a figure bisect finds it;
@@ -17,6 +17,7 @@ The commits are written straight into the object store (hash-object, update-inde
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -38,6 +39,22 @@ COMMITS = [
     ("net: sched: ingress: one line on clsact", "net/sched/sch_ingress.c",
      "/* net/sched/sch_ingress.c - Ingress and clsact qdisc\n",
      "/* net/sched/sch_ingress.c - Ingress and clsact qdisc (clsact: both hooks)\n"),
+    ("net: sched: cls_api: say what the file holds", "net/sched/cls_api.c",
+     " * net/sched/cls_api.c\tPacket classifier API.\n",
+     " * net/sched/cls_api.c\tPacket classifier API (filters and chains).\n"),
+    ("net: sched: sch_api: say what the file holds", "net/sched/sch_api.c",
+     " * net/sched/sch_api.c\tPacket scheduler API.\n",
+     " * net/sched/sch_api.c\tPacket scheduler API (qdiscs and classes).\n"),
+    ("net: sched: act_api: name the actions", "net/sched/act_api.c",
+     " * Author:\tJamal Hadi Salim\n", " * Author:\tJamal Hadi Salim (tc actions)\n"),
+    ("net: sched: fq_codel: spell out CoDel", "net/sched/sch_fq_codel.c",
+     " * Fair Queue CoDel discipline\n", " * Fair Queue CoDel (Controlled Delay) discipline\n"),
+    ("ipv4: ip_output: the fragmenter lives here too", "net/ipv4/ip_output.c",
+     " *\t\tThe Internet Protocol (IP) output module.\n",
+     " *\t\tThe Internet Protocol (IP) output module (and fragmenter).\n"),
+    ("net: sched: htb: name the qdisc in the header", "net/sched/sch_htb.c",
+     " * net/sched/sch_htb.c\tHierarchical token bucket, feed tree version\n",
+     " * net/sched/sch_htb.c\tHierarchical token bucket (HTB), feed tree version\n"),
     ("net: sched: act_mirred: say redirect", "net/sched/act_mirred.c",
      " * net/sched/act_mirred.c\tpacket mirroring and redirect actions\n",
      " * net/sched/act_mirred.c\tpacket mirroring and redirecting actions\n"),
@@ -54,7 +71,12 @@ COMMITS = [
      " *  Copyright (C) 2007 OpenVZ http://openvz.org, SWsoft Inc\n",
      " *  Copyright (C) 2007 OpenVZ http://openvz.org, SWsoft Inc.\n"),
 ]
-REGRESSIONS = {"htb-fast": 3, "ifb-drops": 6}  # index into COMMITS
+REGRESSIONS = {"htb-fast": 3, "ifb-drops": 12}  # index into COMMITS
+
+
+def series_digest() -> str:
+    """Names the series: a changed commit list makes a new repository, never reuses an old one."""
+    return hashlib.sha256(repr(COMMITS).encode()).hexdigest()[:12]
 
 
 def _git(git_dir: str, *args: str, input: bytes | None = None, env: dict | None = None,
