@@ -197,11 +197,25 @@ def sort_key(pres: Presentation, record: dict):
 def groups(pres: Presentation, records: list[dict]) -> list[list[dict]]:
     """The records of the lab that the table shows, one group per measurement, in order."""
     mine = [r for r in records if r["lab"] == pres.lab and
-            (pres.rows is None or get(r, pres.rows) is not None)]
+            (pres.rows is None or get(r, pres.rows) is not None or _unfigured_failure(pres, r))]
     by_name: dict[str, list[dict]] = {}
     for r in sorted(mine, key=lambda r: sort_key(pres, r)):
         by_name.setdefault(r.get("name") or r["test_id"], []).append(r)
     return list(by_name.values())
+
+
+def _unfigured_failure(pres: Presentation, record: dict) -> bool:
+    """A test that did not pass before it recorded the figures a row is made of (e.g. "<test>
+    (failed before its first record)"): a table still shows it, named, never leaves it out."""
+    return record.get("verdict") not in ("passed", "skipped") and pres.rows is not None \
+        and get(record, pres.rows) is None
+
+
+def _named(pres: Presentation, record: dict, cells: list[str]) -> list[str]:
+    """A row's cells, the first naming the test when the record has none of the row's figures."""
+    if cells and _unfigured_failure(pres, record):
+        return [record.get("name") or record.get("test_id", "?")] + cells[1:]
+    return cells
 
 
 def mark(verdict: str) -> str:
@@ -211,8 +225,9 @@ def mark(verdict: str) -> str:
 
 
 def _cells(pres: Presentation, recs: list[dict], verdict_of) -> list[str]:
-    return [mark(verdict_of(recs)) if c.format == "verdict" else
-            fmt_summary([get(r, c.value) for r in recs], c.format) for c in pres.columns]
+    return _named(pres, recs[0], [mark(verdict_of(recs)) if c.format == "verdict" else
+                                  fmt_summary([get(r, c.value) for r in recs], c.format)
+                                  for c in pres.columns])
 
 
 def _without_empty_verdicts(pres: Presentation, headers, rows):
@@ -241,7 +256,8 @@ def cross_kernel(pres: Presentation, runs, verdict_of) -> tuple[list[str], list[
     order, where = [], {}
     for run in runs:
         for recs in groups(pres, run.records):
-            ident = tuple(fmt_summary([get(recs[0], k.value)], k.format) for k in keys)
+            ident = tuple(_named(pres, recs[0], [fmt_summary([get(recs[0], k.value)], k.format)
+                                                 for k in keys]))
             if ident not in where:
                 order.append(ident)
                 where[ident] = {}

@@ -137,6 +137,22 @@ def test_the_atlas_gives_each_limiter_one_colour_and_names_every_series(tmp_path
     assert "cake iperf3 udp, counter" in legend and "htb iperf3, goodput" in legend
 
 
+def test_a_test_that_failed_before_its_figures_stays_in_the_lab_table():
+    """rate_limiters' netem floods on Debian 7.2 (run 20261202-rl4-nightly) failed before they
+    recorded: the record has no limiter, and the table left it out, so its row read "-" on that
+    kernel beside the others' figures.  The failure is a row of its own, named, marked."""
+    pres = presentation.load("ingress_ifb")
+    failed = record(*SHAPING, "tbf 20mbit iperf3 (failed before its first record)", "failed",
+                    release="7.2")
+    guest, other = runs_of([shaped("htb", 10, 0.001), failed],
+                           [shaped("htb", 10, 0.002, release="6.12")])
+    headers, rows = presentation.cross_kernel(pres, [guest, other], verdict_of)
+    mine = [row for row in rows if row[0].startswith("tbf 20mbit iperf3 (failed")]
+    assert len(mine) == 1 and mine[0][headers.index(guest.label)] == "failed", rows
+    headers, rows = presentation.table(pres, guest.records, verdict_of)
+    assert any(row[0].startswith("tbf 20mbit") and "failed" in row for row in rows), rows
+
+
 def test_the_template_lab_stays_out_of_a_deck_of_other_labs():
     (run,) = runs_of([shaped("htb", 10, 0.001),
                       record("_example", "test_example.py::test_tbf_holds_its_rate", "tbf")])
