@@ -36,7 +36,7 @@ from harness.core.cache import cache_dir  # noqa: E402
 from harness.plugin.kconfig import fragment  # noqa: E402
 from harness.vm.source_build import build  # noqa: E402
 from tabulate import tabulate  # noqa: E402
-from planted_tree import REGRESSIONS, planted_repo, series_digest  # noqa: E402
+from planted_tree import REGRESSIONS, planted_repo  # noqa: E402
 
 CASES = {
     "figure": dict(good="base", bad_index=REGRESSIONS["ifb-drops"], expect="htb-fast",
@@ -87,8 +87,7 @@ def main() -> int:
     tree = build("debian:bookworm", fragment(labs), log=lambda m: print(m, file=sys.stderr))
     tree_s = time.monotonic() - t0
     t1 = time.monotonic()
-    history = planted_repo(os.path.join(cache_dir("planted"),
-                                        f"{tree['fragment_digest']}-{series_digest()}"),
+    history = planted_repo(os.path.join(cache_dir("planted"), tree["fragment_digest"]),
                            tree["tree"])
     repo_s = time.monotonic() - t1
     print(f"tree {tree['tree']} ({tree_s:.0f} s to have it; built in {tree['seconds']:.0f} s "

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..results.cellfiles import junit_outcomes, read_cells
+from .presentation import is_number
 from .tables import Run, load_runs
 
 ORIGIN = "kernel_lab"
@@ -201,8 +202,7 @@ def _path_part(text: str) -> str:
 
 
 def _number(derived: dict) -> tuple[dict | None, dict]:
-    numbers = {k: v for k, v in derived.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numbers = {k: v for k, v in derived.items() if is_number(v)}
     for key, unit, scale, prefix in HEADLINE:
         if key in numbers:
             n = {"value": numbers[key] * scale}

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..core.paths import inside  # noqa: E402
 from ..core.units import format_rate  # noqa: E402
 from ..measure.stats import summarize  # noqa: E402
-from .presentation import get, load  # noqa: E402
+from .presentation import get, is_number, load  # noqa: E402
 from .tables import labs_of  # noqa: E402
 
 COLOURS = list(matplotlib.colormaps["tab10"].colors)
@@ -49,17 +49,17 @@ def _label(record: dict, paths) -> str:
     return " ".join(str(get(record, p)) for p in paths if get(record, p) is not None)
 
 
-def _with_data(data):
-    """The (run, records) pairs that have something to draw: a kernel that skipped the
-    measurement (the host without police) gets no empty panel."""
-    return [(run, recs) for run, recs in data if recs]
+def _drawn(spec: dict, lab: str, runs) -> list:
+    """(run, its records of the plot) for the runs that have something to draw: a kernel that
+    skipped the measurement (the host without police) gets no empty panel."""
+    return [(run, recs) for run in runs if (recs := _records(run, lab, spec))]
 
 
-def _panels(runs, sharey=True, titled=None):
+def _panels(runs, titled: bool, sharey=True):
     """One panel per run, at most two side by side (four kernels make a 2 x 2 grid that is
     still readable on a slide; a row of four was not).  The plot's title is the slide's (or the
     HTML caption's), never drawn in the image; a panel is titled by its kernel when the report
-    covers several (``titled``; default: when there are several panels)."""
+    covers several kernels (``titled``), even if only one of them has the plot's records."""
     ncols = min(len(runs), 2)
     nrows = -(-len(runs) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(4.8 * ncols + 1.2, 4.2 if nrows == 1 else 3.2 * nrows),
@@ -70,7 +70,7 @@ def _panels(runs, sharey=True, titled=None):
     for ax in axes[len(runs):]:
         ax.set_visible(False)
     for ax, run in zip(axes, runs):
-        if titled if titled is not None else len(runs) > 1:
+        if titled:
             ax.set_title(run.label, fontsize=9)
     return fig, axes[:len(runs)]
 
@@ -114,7 +114,7 @@ def _series_style(spec: dict, records: list[dict]):
     return style
 
 
-def _legend(fig, axes, by_name=False) -> None:
+def _legend(axes, by_name=False) -> None:
     """One legend for every panel's series (a series only one kernel has is named too), in the
     order drawn, or by name."""
     named = {}
@@ -128,10 +128,10 @@ def _legend(fig, axes, by_name=False) -> None:
 
 
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    data = _drawn(spec, lab, runs)
     if not data:
         return None
-    fig, axes = _panels([run for run, _ in data], titled=len(runs) > 1)
+    fig, axes = _panels([run for run, _ in data], len(runs) > 1)
     style = _series_style(spec, [r for _, recs in data for r in recs])
     rates = sorted({get(r, spec["x"]) for _, recs in data for r in recs})
     tol = max((r.get("tolerance") or 0.0) for _, recs in data for r in recs) * 100
@@ -181,15 +181,15 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         x, m, _, ax = max(drawn, key=lambda d: abs(d[1]))
         ax.annotate(f"{m:+.2f} %", (x, m), xytext=(4, 6 if m >= 0 else -12),
                     textcoords="offset points", fontsize=7, fontweight="bold")
-    _legend(fig, axes, by_name=True)
+    _legend(axes, by_name=True)
     return fig
 
 
 def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    data = _drawn(spec, lab, runs)
     if not data:
         return None
-    fig, axes = _panels([run for run, _ in data], titled=len(runs) > 1,
+    fig, axes = _panels([run for run, _ in data], len(runs) > 1,
                         sharey=_same_measurements(data, lambda r: _label(r, spec["group"])))
     scale = float(spec.get("scale", 1.0))
     order = spec.get("order", [])  # groups in the order the story goes; the rest after them
@@ -229,7 +229,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::2]:
         ax.set_ylabel(spec.get("ylabel", ""))
-    _legend(fig, axes)
+    _legend(axes)
     return fig
 
 
@@ -239,12 +239,11 @@ def _value(record: dict, what) -> float | None:
     alternatives, the first the record has (a policer's drops and a shaper's are two figures)."""
     path, per = (what, None) if isinstance(what, str) else (what["path"], what.get("per"))
     value = next((v for p in ([path] if isinstance(path, str) else path)
-                  for v in [get(record, p)] if isinstance(v, (int, float))
-                  and not isinstance(v, bool)), None)
+                  for v in [get(record, p)] if is_number(v)), None)
     if value is None or per is None:
         return value
     base = get(record, per)
-    return value / base if isinstance(base, (int, float)) and base else None
+    return value / base if is_number(base) and base else None
 
 
 def _annotate(ax, note: dict, recs, group, groups, keep, xs, heights) -> None:
@@ -259,10 +258,10 @@ def _annotate(ax, note: dict, recs, group, groups, keep, xs, heights) -> None:
 
 
 def matrix(spec: dict, lab: str, runs) -> plt.Figure | None:
-    data = _with_data([(run, _records(run, lab, spec)) for run in runs])
+    data = _drawn(spec, lab, runs)
     if not data:
         return None
-    fig, axes = _panels([run for run, _ in data], sharey=False, titled=len(runs) > 1)
+    fig, axes = _panels([run for run, _ in data], len(runs) > 1, sharey=False)
     for ax, (run, recs) in zip(axes, data):
         rows = sorted({str(get(r, spec["rows"])) for r in recs})
         cols = sorted({str(get(r, spec["cols"])) for r in recs})

@@ -177,9 +177,14 @@ def fmt_value(value, kind: str) -> str:
     return str(value)
 
 
+def is_number(value) -> bool:
+    """A figure's value that can be counted (a bool is not one, though Python says it is)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def fmt_summary(values: list, kind: str) -> str:
     """One cell for the values of a measurement's records: the value, or mean +- 95 % CI."""
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numbers = [v for v in values if is_number(v)]
     if kind in ("text", "verdict", "bool") or not numbers:
         return fmt_value(values[-1] if values else None, kind)
     s = summarize(numbers)

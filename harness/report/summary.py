@@ -85,8 +85,7 @@ def headline(lab: str, runs: list[Run]) -> str:
     values = [(v, run.label, _case(r, spec.get("label"))) for run in runs for r in run.records
               if r["lab"] == lab and r.get("verdict") != "skipped"
               and all(presentation.get(r, k) == want for k, want in match.items())
-              for v in [presentation.get(r, spec["value"])]
-              if isinstance(v, (int, float)) and not isinstance(v, bool)]
+              for v in [presentation.get(r, spec["value"])] if presentation.is_number(v)]
     if not values:
         return default
     unit = f" {spec['unit']}" if spec.get("unit") else ""

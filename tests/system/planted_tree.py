@@ -93,7 +93,7 @@ def _id(out: bytes) -> str:
 
 def planted_repo(dest: str, built_tree: str) -> dict:
     """The repository (made once: an existing one with the same base is reused)."""
-    git_dir = os.path.join(dest, "linux.git")
+    git_dir = os.path.join(dest, f"linux-{series_digest()}.git")  # a new series: a new repository
     env = dict(os.environ, GIT_AUTHOR_NAME="kernel-lab", GIT_AUTHOR_EMAIL="lab@example.org",
                GIT_COMMITTER_NAME="kernel-lab", GIT_COMMITTER_EMAIL="lab@example.org",
                GIT_AUTHOR_DATE="2026-11-01T12:00:00+00:00",
