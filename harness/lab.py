@@ -22,10 +22,10 @@ What is here, by what it is for:
 - counting: ``settled``, ``delta``, ``counter_windows``, ``tcp_receiver``,
   ``packet_socket_drops``, ``link_drops``, ``share_lost``;
 - judging: ``shaped_run``, ``shaped_flows`` (several at once), ``udp_floods`` (never backing
-  off), ``flows_together`` (all servers listen, then all clients start), ``policed_run`` (a policer's
-  goodput, drops and RTT), ``judge`` (a shaping verdict
-  as the test's outcome), ``error``, ``expected_goodput``, ``judged``, ``TWO_SIDED``,
-  ``binomial_sigma``;
+  off; the limiter goes on once their streams began), ``flows_together`` (all servers listen,
+  then all clients start), ``policed_run`` (a policer's goodput, drops and RTT), ``judge`` (a
+  shaping verdict as the test's outcome), ``error``, ``expected_goodput``, ``judged``,
+  ``TWO_SIDED``, ``binomial_sigma``;
 - units and options: ``parse_rate``, ``format_rate``, ``shaping_rates``, ``sweep``, ``IN_GUEST``;
 - recording: ``summary`` (a lab's summary table, ``summary.table``); ``figure`` and its units
   (``RATE``, ``SHARE``, ``ERROR``, ``COUNT``, ``RATIO``, ``BYTES``, ``FLAG``, ``TEXT``, ``MS``) and

@@ -27,7 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..core.checkpoint import checkpoint
+from ..core.errors import HarnessError
 from ..net.diag import tcp_receiver, tcp_sender_rtt
+from ..traffic.listening import wait_udp_streams
 from .counters import CounterWindow, counter_windows
 from .expect import error, expected_goodput
 from ..core.figures import COUNT, ERROR, FLAG, LOWER, MS, RATE, TEXT, figure
@@ -292,19 +294,55 @@ def flows_together(generator, src, dst, flows: dict, seconds: int = 14):
             generator.run.stop(servers[port])
 
 
-def udp_floods(generator, src, dst, counters: dict, ports: list[int], offered_bps: float,
-               seconds: int = 14, warmup: float = 2.0, window: float = 3.0,
-               datagram: int | None = None) -> tuple[dict, dict]:
+class UDPFloods:
+    """UDP floods that run (:func:`udp_floods`): ``count`` reads counters over one steady
+    window while all of them run; ``results`` ({port: TrafficResult}) once they ended;
+    ``handshakes_s``: {port: seconds from the clients' start until its stream reached its
+    server} (the floods' timers start there: far apart, the first may end before the window)."""
+
+    def __init__(self, started: dict, handshakes_s: dict):
+        self.started, self.handshakes_s = started, handshakes_s
+        self.results: dict = {}
+
+    def count(self, counters: dict, warmup: float = 2.0, window: float = 3.0) -> dict:
+        """``counters`` ({name: a callable}, e.g. a limiter's byte counter or a class's) over
+        one window after ``warmup``: {name: CounterWindow}."""
+        return counter_windows(counters, warmup=warmup, window=window,
+                               running={f"port {p}": f.running for p, f in self.started.items()})
+
+
+@contextmanager
+def udp_floods(generator, src, dst, ports: list[int], offered_bps: float, seconds: int = 16,
+               datagram: int | None = None):
     """UDP floods that never back off, one per destination port, each offered at
-    ``offered_bps``, with ``counters`` ({name: a callable}, e.g. a limiter's byte counter or a
-    class's) read over one steady window while all of them run: ({name: CounterWindow},
-    {port: the flood's TrafficResult})."""
+    ``offered_bps``; yields a :class:`UDPFloods` once every flood's stream has reached its
+    server, so the limiter goes on after that::
+
+        with udp_floods(iperf3, pair.a, pair.b, [5201, 5202], offered) as floods:
+            shaper = TBF("8mbit").apply(pair.a.link)
+            windows = floods.count({"bytes": shaper.counter})
+        floods.results
+
+    Why after: an iperf3 UDP stream begins with a 4-byte "connect" datagram that its server
+    must answer, and one that meets a limiter another flood already keeps full is dropped
+    there, or waits behind its queue: the client then gives up ("unable to read from stream
+    socket" after 30 s, or no end within 44 s; Debian 7.2, netem rate at 8 Mbit/s, both floods
+    together offering 5 times the rate: 2 of 4 runs with its queue cut to 100 packets, and
+    once in a night).  The
+    floods last ``seconds`` from their own start: the handshakes, the warm-up and the window
+    must fit in them (a second client's start-up took seconds in an emulated guest)."""
     flood = {"protocol": "udp", "size": datagram, "bandwidth": int(offered_bps)}
     with flows_together(generator, src, dst, {port: flood for port in ports}, seconds) as started:
-        wins = counter_windows(counters, warmup=warmup, window=window,
-                               running={f"port {p}": f.running for p, f in started.items()})
-        floods = {port: flow.wait() for port, flow in started.items()}
-    return wins, floods
+        try:
+            took = wait_udp_streams(dst.ns, ports, {p: f.running for p, f in started.items()})
+        except HarnessError:
+            for flow in started.values():
+                if not flow.running():
+                    flow.wait()  # raises with iperf3's own account
+            raise
+        floods = UDPFloods(started, took)
+        yield floods
+        floods.results = {port: flow.wait() for port, flow in started.items()}
 
 
 def shaped_flows(generator, src, dst, shapers: dict, mtu: int, seconds: int = 14,

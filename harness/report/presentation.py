@@ -183,12 +183,13 @@ def is_number(value) -> bool:
 
 
 def fmt_summary(values: list, kind: str) -> str:
-    """One cell for the values of a measurement's records: the value, or mean +- 95 % CI."""
+    """One cell for the values of a measurement's records: the value, or mean +- 95 % CI
+    (not for a value every record shares, e.g. a configured rate: "8 Mbit/s", not "+- 0")."""
     numbers = [v for v in values if is_number(v)]
     if kind in ("text", "verdict", "bool") or not numbers:
         return fmt_value(values[-1] if values else None, kind)
     s = summarize(numbers)
-    if s.half_width is None:
+    if s.half_width is None or len(set(numbers)) == 1:
         return fmt_value(s.mean, kind)
     hw = fmt_value(s.half_width, kind).lstrip("+")
     return f"{fmt_value(s.mean, kind)} ± {hw}"

@@ -158,16 +158,16 @@ def test_limiter_holds_its_rate_under_udp_floods(capacity, pair, iperf3, flooded
     ports = [5201, 5202]
     offered = FLOOD_OVERSUBSCRIPTION * parse_rate(rate)
     capacity.check(len(ports) * offered)
-    shaper = builder(rate).apply(pair.a.link)
-    wins, floods = udp_floods(iperf3, pair.a, pair.b, {"bytes": shaper.counter}, ports, offered,
-                              datagram=datagram)
+    with udp_floods(iperf3, pair.a, pair.b, ports, offered, datagram=datagram) as floods:
+        shaper = builder(rate).apply(pair.a.link)  # once both streams began (udp_floods)
+        wins = floods.count({"bytes": shaper.counter})
     carried = error(wins["bytes"].rate_bps, shaper.rate)
     tolerance = tolerance_of(flooded)
     record(f"{flooded} {rate} udp floods {datagram}B",
-           params={"limiter": flooded, "rate": rate, "flows": len(floods),
+           params={"limiter": flooded, "rate": rate, "flows": len(ports),
                    "datagram": datagram, "generator": "iperf3 udp", "offered_bps": offered},
-           samples={"bytes": wins["bytes"].as_record(),
-                    **{f"flood {port}": flood for port, flood in floods.items()}},
+           samples={"bytes": wins["bytes"].as_record(), "handshakes_s": floods.handshakes_s,
+                    **{f"flood {port}": flood for port, flood in floods.results.items()}},
            derived={"counter_error": carried, "configured_bps": shaper.rate},
            tolerance=tolerance)
     assert abs(carried) <= tolerance, \
@@ -251,20 +251,20 @@ def test_drr_shares_follow_the_quanta(capacity, pair, iperf3, record):
     rate = "8mbit"
     capacity.check(OFFERED)
     quanta = {1: 3028, 2: 3 * 3028}
-    classes = DRRShares(rate, quanta).apply(pair.a.link)
     ports = {5201: 1, 5202: 2}
-    for port, minor in ports.items():
-        classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10), proto=17)
-    wins, floods = udp_floods(iperf3, pair.a, pair.b,
-                              {minor: classes[minor].counter for minor in quanta}, list(ports),
-                              parse_rate(OFFERED))
-    sent = {ports[port]: flood for port, flood in floods.items()}
+    with udp_floods(iperf3, pair.a, pair.b, list(ports), parse_rate(OFFERED)) as floods:
+        classes = DRRShares(rate, quanta).apply(pair.a.link)  # once both streams began
+        for port, minor in ports.items():
+            classify_dport(pair.a.link, port, handle(0x10, minor), parent=handle(0x10), proto=17)
+        wins = floods.count({minor: classes[minor].counter for minor in quanta})
+    sent = {ports[port]: flood for port, flood in floods.results.items()}
     ratio = wins[2].rate_bps / wins[1].rate_bps
     carried = error(wins[1].rate_bps + wins[2].rate_bps, parse_rate(rate))
     record("drr quantum ratio", params={"limiter": "drr", "rate": rate, "quanta": "1:3",
                                         "offered": OFFERED},
            samples={"class 10:1": wins[1].as_record(), "class 10:2": wins[2].as_record(),
-                    "flood 10:1": sent[1], "flood 10:2": sent[2]},
+                    "flood 10:1": sent[1], "flood 10:2": sent[2],
+                    "handshakes_s": floods.handshakes_s},
            derived={"quantum_ratio": ratio, "counter_error": carried,
                     "configured_bps": parse_rate(rate)}, tolerance=TOLERANCE)
     assert abs(ratio / 3 - 1) <= 2 * TOLERANCE, f"class bytes ratio {ratio:.3f}, quanta 3"

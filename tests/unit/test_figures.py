@@ -94,3 +94,9 @@ def test_a_labs_own_compared_figure_gets_a_baseline_without_its_code(tmp_path):
     assert stored["figures"] == {"demo::widget": {"demo_widget_bps": 100e6}}
     (change,) = baseline.compare(load_records(str(tmp_path / "night2"))[0], stored)
     assert change.metric.key == "demo_widget_bps" and change.regression  # +10 % against 5 %
+
+
+def test_a_value_every_repeat_shares_has_no_interval_and_a_spread_keeps_one():
+    # a configured rate repeated 4 times read "8 Mbit/s ± 0 bit/s" in a --repeat 4 table
+    assert presentation.fmt_summary([8e6] * 4, "rate") == presentation.fmt_value(8e6, "rate")
+    assert "±" in presentation.fmt_summary([0.001, -0.002, 0.0005], "error")
