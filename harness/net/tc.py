@@ -112,6 +112,7 @@ class Shaper:
     held: str = "overlimits"
     qdisc: int = handle(1)  # the qdisc whose bytes a classless shaper counts
     _queued: int = 0
+    _empty: int = 0
 
     def counter(self) -> int:
         """Bytes the shaper let through (the class's, or the classless qdisc's)."""
@@ -127,6 +128,12 @@ class Shaper:
             self._queued += qdisc_stats(self.link, self.qdisc)["qlen"] > 0
             return self._queued
         return qdisc_stats(self.link, handle(1))["overlimits"]
+
+    def found_empty(self) -> int:
+        """Readings so far (one per call) that found the shaper's qdisc empty: a limiter kept
+        backlogged (by floods) never is, one found empty was fed below its rate just then."""
+        self._empty += qdisc_stats(self.link, self.qdisc)["qlen"] == 0
+        return self._empty
 
     def dropped(self) -> int:
         """Packets the qdiscs of the shaper's device dropped since they were made."""

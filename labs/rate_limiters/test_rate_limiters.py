@@ -148,7 +148,10 @@ def test_limiter_holds_its_rate_under_udp_floods(capacity, pair, iperf3, flooded
     shaper, it drops to keep its queue short, TCP then leaves it idle now and then, and CAKE,
     rightly, does not make up for idle time (``UNDER_TCP``).  fq is not here: its ``maxrate``
     paces each flow, so each flood would have to outrun it (its TCP test judges it).  The
-    receiver's goodput is recorded, not judged: most of a flood is dropped by design.
+    receiver's goodput is recorded, not judged: most of a flood is dropped by design.  A
+    counter below the bound fails while every reading found the limiter's queue holding
+    packets; with the queue found empty it is the senders' shortfall (sender-limited, as a TCP
+    flow that never made the shaper throttle: 64-byte datagrams at 100 Mbit/s on a busy host).
 
     8 Mbit/s by default, for an emulated guest's senders: at 20 Mbit/s, offered at the rate
     each, a Debian 6.1 guest's two floods kept the limiters only nearly backlogged (CAKE -0.81 %,
@@ -160,18 +163,12 @@ def test_limiter_holds_its_rate_under_udp_floods(capacity, pair, iperf3, flooded
     capacity.check(len(ports) * offered)
     with udp_floods(iperf3, pair.a, pair.b, ports, offered, datagram=datagram) as floods:
         shaper = builder(rate).apply(pair.a.link)  # once both streams began (udp_floods)
-        wins = floods.count({"bytes": shaper.counter})
-    carried = error(wins["bytes"].rate_bps, shaper.rate)
-    tolerance = tolerance_of(flooded)
-    record(f"{flooded} {rate} udp floods {datagram}B",
-           params={"limiter": flooded, "rate": rate, "flows": len(ports),
-                   "datagram": datagram, "generator": "iperf3 udp", "offered_bps": offered},
-           samples={"bytes": wins["bytes"].as_record(), "handshakes_s": floods.handshakes_s,
-                    **{f"flood {port}": flood for port, flood in floods.results.items()}},
-           derived={"counter_error": carried, "configured_bps": shaper.rate},
-           tolerance=tolerance)
-    assert abs(carried) <= tolerance, \
-        f"{flooded} carried {carried:+.2%} of its rate under two UDP floods"
+        run = floods.through(shaper)
+    judge(run.recorded(record, f"{flooded} {rate} udp floods {datagram}B",
+                       params={"limiter": flooded, "rate": rate, "flows": len(ports),
+                               "datagram": datagram, "generator": "iperf3 udp",
+                               "offered_bps": offered},
+                       tolerance=tolerance_of(flooded)))
 
 
 @pytest.mark.requires("police", "ingress", "u32", "ifb", "mirred", "htb")

@@ -1,6 +1,6 @@
 """The shaping verdict: a shaper that does not shape fails, it is never skipped."""
 
-from harness.measure.shaping import FAIL, PASS, SENDER_LIMITED, judge_shaping
+from harness.measure.shaping import FAIL, PASS, SENDER_LIMITED, judge_flooded, judge_shaping
 
 TOL = 0.05
 
@@ -107,3 +107,14 @@ def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judg
                            throttled=637)
     assert not judged_run.received.stalled and not judged_run.goodput_not_judged
     assert judged_run.verdict(0.01, 0.02).outcome == FAIL
+
+
+def test_a_flooded_limiter_is_sender_limited_only_when_its_queue_was_found_empty():
+    # below the bound with a queue that never ran dry: the limiter's own shortfall
+    assert judge_flooded(-0.02, 0, 60, 0.01).outcome == FAIL
+    # below it with the queue found empty: the floods did not keep it backlogged
+    limited = judge_flooded(-0.095, 7, 60, 0.01)
+    assert limited.outcome == SENDER_LIMITED and "7 of 60 readings" in limited.reason
+    # above the bound fails, empty readings or not; within it passes
+    assert judge_flooded(+0.02, 7, 60, 0.01).outcome == FAIL
+    assert judge_flooded(-0.004, 3, 60, 0.01).outcome == PASS
