@@ -279,7 +279,7 @@ class History:
                     s = summarize(values)
                     self.trends.setdefault((spec, meas, metric), Trend(spec, meas, metric, [])) \
                         .points.append({"run": night.run, "value": s.mean, "n": s.n,
-                                        "half_width": s.ci95_half_width if s.n > 1 else None,
+                                        "half_width": s.half_width,
                                         "failed": failed})
                 for r in recs:
                     for sp in r.get("kernel_log", {}).get("splats", []):

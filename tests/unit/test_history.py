@@ -111,3 +111,15 @@ def test_a_nightly_says_what_the_nights_before_say_of_each_red_test(tmp_path):
     assert told == {"debian:bookworm": [
         f"{TEST}: flaky: failed 2 of the last 5 nights (n1, n4), flip rate 0.75"]}
     assert history_lines(str(tmp_path / "n3"), str(tmp_path)) == {}  # nothing red that night
+
+
+def test_a_night_run_with_repeats_gives_its_trend_point_an_interval(tmp_path):
+    # kernel-lab nightly -- --repeat 2 crashed here at its end (20261203-rl4x2-nightly)
+    night(tmp_path, "n0", "2026-11-01T02:00:00", {TEST: "passed"}, figure=0.001)
+    folder = tmp_path / "n0" / "demo" / "6.1.0-57-amd64" / "demo"
+    again = json.loads((folder / "r0.json").read_text())
+    again["derived"]["counter_error"] = 0.003
+    (folder / "r1.json").write_text(json.dumps(again))
+    point = History.read(str(tmp_path)).trends[
+        ("debian:bookworm", "demo::tbf 20mbit", "counter_error")].points[0]
+    assert point["n"] == 2 and abs(point["value"] - 0.002) < 1e-12 and point["half_width"] > 0
