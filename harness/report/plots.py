@@ -35,6 +35,8 @@ from .presentation import get, is_number, load  # noqa: E402
 from .tables import labs_of  # noqa: E402
 
 COLOURS = list(matplotlib.colormaps["tab10"].colors)
+#: figures a point needs before the atlas draws its 95 % interval; fewer are drawn one by one
+MIN_INTERVAL = 3
 
 
 def _records(run, lab: str, spec: dict) -> list[dict]:
@@ -121,10 +123,18 @@ def _legend(axes, by_name=False) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             named.setdefault(label, handle)
-    if named:
+    if named:  # beside the whole grid (anchored to the last panel, a long one ran off the image)
         labels = sorted(named) if by_name else list(named)
-        axes[-1].legend([named[k] for k in labels], labels, fontsize=7, loc="center left",
-                        bbox_to_anchor=(1.02, 0.5))
+        axes[-1].figure.legend([named[k] for k in labels], labels, fontsize=7, loc="center left",
+                               bbox_to_anchor=(1.0, 0.5))
+
+
+def _each_note(fig, shown: bool) -> None:
+    """Say under the panels what a bar and a dash mean, when some point was drawn figure by
+    figure (fewer than MIN_INTERVAL of them)."""
+    if shown:
+        fig.text(0.01, 0.0, f"error bars: 95 % interval (n >= {MIN_INTERVAL}); dashes: each "
+                 f"figure (n < {MIN_INTERVAL})", fontsize=7, va="bottom")
 
 
 def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
@@ -136,6 +146,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
     rates = sorted({get(r, spec["x"]) for _, recs in data for r in recs})
     tol = max((r.get("tolerance") or 0.0) for _, recs in data for r in recs) * 100
     drawn = []  # (x, mean, half width, axis) of every point, for the range and the worst
+    shown_each, reach = False, []  # reach: the figures drawn one by one, for the range
     for ax, (run, recs) in zip(axes, data):
         ax.axhline(0, color="#888", lw=0.8)
         series = sorted({_label(r, spec["series"]) for r in recs})
@@ -145,7 +156,7 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         for s in series:  # a colour per series' first path, a marker per figure
             colour, filled = style(next(r for r in recs if _label(r, spec["series"]) == s))
             for y in spec["y"]:
-                xs, means, errs, at = [], [], [], []
+                xs, means, errs, at, each = [], [], [], [], []
                 for k, rate in enumerate(rates):
                     vals = [get(r, y["path"]) for r in recs
                             if _label(r, spec["series"]) == s and get(r, spec["x"]) == rate]
@@ -156,14 +167,22 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
                     at.append(rate)
                     xs.append(k - 0.35 + width * (i + 0.5))
                     means.append(st.mean * 100)
-                    errs.append((st.half_width or 0) * 100)
+                    # two figures give a 95 % interval 9 times their spread (t = 12.7): it
+                    # would reach past the band while both lie well inside; they are drawn
+                    errs.append((st.half_width or 0) * 100 if st.n >= MIN_INTERVAL else 0.0)
+                    each.append(vals if 1 < st.n < MIN_INTERVAL else [])
                 if xs:
                     fig.kernel_lab_points += [{"panel": run.label, "series": f"{s}, {y['label']}",
-                                               "x": rate, "y": m / 100, "ci95": e / 100}
-                                              for rate, m, e in zip(at, means, errs)]
+                                               "x": rate, "y": m / 100, "ci95": e / 100 or None,
+                                               **({"figures": v} if v else {})}
+                                              for rate, m, e, v in zip(at, means, errs, each)]
                     ax.errorbar(xs, means, yerr=errs if any(errs) else None, fmt=y.get("marker", "o"),
                                 color=colour, mfc=colour if filled else "white", capsize=3,
                                 label=f"{s}, {y['label']}")
+                    for x, v in zip(xs, each):
+                        ax.plot([x] * len(v), [f * 100 for f in v], "_", color=colour, ms=7)
+                        reach += [f * 100 for f in v]
+                    shown_each = shown_each or any(each)
                     drawn += [(x, m, e, ax) for x, m, e in zip(xs, means, errs)]
                 i += 1
         ax.set_xticks(range(len(rates)), [format_rate(r).replace(".00 ", " ").replace(" ", "\n")
@@ -174,13 +193,14 @@ def error_vs_rate(spec: dict, lab: str, runs) -> plt.Figure | None:
         ax.set_ylabel(spec.get("ylabel", "error (%)"))
     lim = 0.0
     for ax in axes:  # shared y: one range for all panels, the band (or its note) on each
-        lim = _scale_to_data(ax, [m + e for _, m, e, _ in drawn] + [m - e for _, m, e, _ in drawn],
-                             tol)
+        lim = _scale_to_data(ax, [m + e for _, m, e, _ in drawn] + [m - e for _, m, e, _ in drawn]
+                             + reach, tol)
     fig.kernel_lab_axes = {"ylim": [-lim, lim], "tolerance": tol / 100}
     if drawn:  # the worst point, labelled with its value
         x, m, _, ax = max(drawn, key=lambda d: abs(d[1]))
         ax.annotate(f"{m:+.2f} %", (x, m), xytext=(4, 6 if m >= 0 else -12),
                     textcoords="offset points", fontsize=7, fontweight="bold")
+    _each_note(fig, shown_each)
     _legend(axes, by_name=True)
     return fig
 
@@ -192,6 +212,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
     fig, axes = _panels([run for run, _ in data], len(runs) > 1,
                         sharey=_same_measurements(data, lambda r: _label(r, spec["group"])))
     scale = float(spec.get("scale", 1.0))
+    shown_each = False
     order = spec.get("order", [])  # groups in the order the story goes; the rest after them
     for ax, (run, recs) in zip(axes, data):
         groups = []
@@ -208,19 +229,23 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
             bars_ = [(v["label"], v, lambda r: True) for v in spec["values"]]
         width = 0.8 / max(len(bars_), 1)
         for i, (name, path, keep) in enumerate(bars_):
-            heights, errs = [], []
+            heights, errs, each = [], [], []
             for g in groups:
                 vals = [_value(r, path) for r in recs if _label(r, spec["group"]) == g and keep(r)]
                 vals = [v for v in vals if v is not None]
                 st = summarize(vals) if vals else None
                 heights.append(st.mean * scale if st else 0.0)
-                errs.append((st.half_width or 0) * scale if st else 0.0)
+                errs.append((st.half_width or 0) * scale if st and st.n >= MIN_INTERVAL else 0.0)
+                each.append([v * scale for v in vals] if st and 1 < st.n < MIN_INTERVAL else [])
             fig.kernel_lab_points += [{"panel": run.label, "group": g, "series": name,
                                        "y": h / scale if scale else h}
                                       for g, h in zip(groups, heights)]
-            ax.bar([j + i * width for j in range(len(groups))], heights, width,
-                   yerr=errs if any(errs) else None, capsize=3, label=name,
+            xs = [j + i * width for j in range(len(groups))]
+            ax.bar(xs, heights, width, yerr=errs if any(errs) else None, capsize=3, label=name,
                    color=COLOURS[i % len(COLOURS)])
+            for x, v in zip(xs, each):  # as in the atlas: too few for an interval, each shown
+                ax.plot([x] * len(v), v, "_", color="black", ms=10)
+            shown_each = shown_each or any(each)
             if spec.get("annotate"):  # another figure of the same bar, written on it
                 _annotate(ax, spec["annotate"], recs, spec["group"], groups, keep,
                           [j + i * width for j in range(len(groups))], heights)
@@ -229,6 +254,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::2]:
         ax.set_ylabel(spec.get("ylabel", ""))
+    _each_note(fig, shown_each)
     _legend(axes)
     return fig
 
@@ -306,7 +332,7 @@ def make_plots(runs, out_dir: str) -> dict[str, str]:
             title = f"{lab}: {spec.get('title', spec['kind'])}"
             fig.tight_layout()
             path = inside(out_dir, f"{lab}-{n + 1}.png")
-            fig.savefig(path, dpi=130)
+            fig.savefig(path, dpi=130, bbox_inches="tight")  # the legend beside the grid
             with open(path[:-4] + ".json", "w") as f:
                 json.dump({"title": title, "points": fig.kernel_lab_points,
                            "axes": fig.kernel_lab_axes, "texts": _texts(fig)}, f, indent=1)

@@ -133,7 +133,7 @@ def test_the_atlas_gives_each_limiter_one_colour_and_names_every_series(tmp_path
             assert (line.get_markerfacecolor() == "white") == ("udp" in label), label
     assert all(len(c) == 1 for c in colours.values()), colours
     assert len({next(iter(c)) for c in colours.values()}) == len(names)
-    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "cake iperf3 udp, counter" in legend and "htb iperf3, goodput" in legend
 
 
@@ -364,3 +364,18 @@ def test_two_namespaces_stay_one_row_left_to_right():
     assert topology._depths(["a", "b"], [("a/va", "b/vb")]) == {"a": 0, "b": 0}
     source = topology.diagram({"prefix": "kl0001-", "namespaces": [a, b]}).source
     assert "rankdir=LR" in source and "constraint" not in source
+
+
+def test_two_figures_are_drawn_one_by_one_and_three_get_an_interval(tmp_path):
+    """Two figures give a 95 % interval 9 times their spread (t = 12.7): on a night with
+    --repeat 2 the atlas drew HTB's -0.13 and +0.30 % as a bar past the +-1 % band.  Fewer
+    than three are drawn as dashes, said under the panels; three or more get the interval."""
+    two = [limiter("htb", 20, -0.0013), limiter("htb", 20, 0.0030)]
+    three = [limiter("tbf", 20, e) for e in (0.0001, 0.0004, -0.0002)]
+    (g,) = runs_of(two + three)
+    fig = plots.error_vs_rate(presentation.load("rate_limiters").plots[0], "rate_limiters", [g])
+    points = {p["series"]: p for p in fig.kernel_lab_points}
+    assert points["htb iperf3, counter"]["ci95"] is None
+    assert points["htb iperf3, counter"]["figures"] == [-0.0013, 0.0030]
+    assert points["tbf iperf3, counter"]["ci95"] > 0 and "figures" not in points["tbf iperf3, counter"]
+    assert any("dashes: each figure" in t.get_text() for t in fig.texts)
