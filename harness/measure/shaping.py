@@ -396,9 +396,9 @@ def udp_floods(generator, src, dst, ports: list[int], offered_bps: float, second
     there, or waits behind its queue: the client then gives up ("unable to read from stream
     socket" after 30 s, or no end within 44 s; Debian 7.2, netem rate at 8 Mbit/s, both floods
     together offering 5 times the rate: 2 of 4 runs with its queue cut to 100 packets, and
-    once in a night).  The
-    floods last ``seconds`` from their own start: the handshakes, the warm-up and the window
-    must fit in them (a second client's start-up took seconds in an emulated guest)."""
+    once in a night).  The floods last ``seconds`` from their own start: the handshakes, the
+    warm-up and the window must fit in them (a second client's start-up took seconds in an
+    emulated guest)."""
     flood = {"protocol": "udp", "size": datagram, "bandwidth": int(offered_bps)}
     with flows_together(generator, src, dst, {port: flood for port in ports}, seconds) as started:
         try:

@@ -125,15 +125,19 @@ class Shaper:
         but waited for tokens), or the readings that found packets queued in it.  Either grows
         only while the shaper, not the sender, sets the rate."""
         if self.held == "queue":
-            self._queued += qdisc_stats(self.link, self.qdisc)["qlen"] > 0
+            self._queued += self._qlen() > 0
             return self._queued
         return qdisc_stats(self.link, handle(1))["overlimits"]
 
     def found_empty(self) -> int:
         """Readings so far (one per call) that found the shaper's qdisc empty: a limiter kept
         backlogged (by floods) never is, one found empty was fed below its rate just then."""
-        self._empty += qdisc_stats(self.link, self.qdisc)["qlen"] == 0
+        self._empty += self._qlen() == 0
         return self._empty
+
+    def _qlen(self) -> int:
+        """Packets queued in the shaper's qdisc now."""
+        return qdisc_stats(self.link, self.qdisc)["qlen"]
 
     def dropped(self) -> int:
         """Packets the qdiscs of the shaper's device dropped since they were made."""

@@ -247,8 +247,7 @@ def bars(spec: dict, lab: str, runs) -> plt.Figure | None:
                 ax.plot([x] * len(v), v, "_", color="black", ms=10)
             shown_each = shown_each or any(each)
             if spec.get("annotate"):  # another figure of the same bar, written on it
-                _annotate(ax, spec["annotate"], recs, spec["group"], groups, keep,
-                          [j + i * width for j in range(len(groups))], heights)
+                _annotate(ax, spec["annotate"], recs, spec["group"], groups, keep, xs, heights)
         ax.set_xticks([j + width * (len(bars_) - 1) / 2 for j in range(len(groups))], groups,
                       fontsize=8, rotation=spec.get("rotate", 0))
         ax.grid(axis="y", alpha=0.3)
