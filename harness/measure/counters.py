@@ -23,6 +23,7 @@ edges alias with 64 KiB steps read every 50 ms).
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ STILL_S, STILL_PACKETS = 0.3, 4
 #: until it has them, up to EXTEND times its length, while the flows still run
 MIN_READINGS = 10
 EXTEND = 2.0
+#: each reading is taken at a random point within +-JITTER periods of its slot.  On a fixed
+#: 50 ms beat a counter that steps by one packet every ~50 ms aliases: TBF with a peak rate at
+#: 10 Mbit/s, MTU 9000, passes 63 KB GSO packets every 50.5 ms, every reading saw exactly one
+#: step, and the fit read +0.96 % (HTB +0.53 %, TBF -0.68 %; host 6.18, run
+#: 20261203-044754-73e6).  Taken at random phases the steps average out instead.
+JITTER = 0.5
 
 
 @dataclass
@@ -168,9 +175,16 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
     t0 = time.monotonic()
     readings = [_read_all(counters, t0)]
     # the window is time, not a count of readings: a kernel (or an emulated CPU) on which one
-    # round of readings takes longer than ``period`` gets fewer readings, not a longer window
+    # round of readings takes longer than ``period`` gets fewer readings, not a longer window.
+    # Each reading falls at a random point of its period (JITTER): read on a fixed beat, a
+    # counter that moves in packets spaced about that beat apart aliases (see JITTER)
+    beat = random.Random()
+
+    def slot(i: int) -> float:
+        return t0 + period * (i + beat.uniform(-JITTER, JITTER))
+
     while time.monotonic() - t0 < window:
-        next_at = t0 + period * len(readings)
+        next_at = slot(len(readings))
         time.sleep(max(0.0, min(next_at, t0 + window) - time.monotonic()))
         readings.append(_read_all(counters, t0))
     ended = sorted(str(k) for k, alive in (running or {}).items() if not alive())
@@ -181,7 +195,7 @@ def counter_windows(counters: dict, warmup: float, window: float, wait_on=None,
     # too few readings (slow rounds): run on while every flow runs; a round in which a flow
     # ended is not kept (it may count idle time)
     while not ended and len(readings) < MIN_READINGS and time.monotonic() - t0 < EXTEND * window:
-        time.sleep(max(0.0, t0 + period * len(readings) - time.monotonic()))
+        time.sleep(max(0.0, slot(len(readings)) - time.monotonic()))
         reading = _read_all(counters, t0)
         if not alive():
             break

@@ -105,3 +105,60 @@ def test_slow_readings_run_the_window_on_until_there_are_enough_while_the_flow_r
     with pytest.raises(HarnessError, match="only .* readings"):
         counter_windows({"bytes": slow_counter()}, warmup=0.0, window=0.5,
                         running={"iperf3": lambda: time.monotonic() < ends})
+
+
+def _fit_error(readings, rate_bps):
+    w = CounterWindow(readings[0][1], readings[-1][1], readings[-1][0] - readings[0][0], 2.0,
+                      readings)
+    return error(w.fit_rate_bps, rate_bps)
+
+
+def test_readings_at_random_phases_do_not_alias_with_packets_a_beat_apart():
+    """TBF with a peak rate, 10 Mbit/s, MTU 9000 (host 6.18): 63,098-byte GSO packets every
+    50.5 ms read on a 50 ms beat; every reading saw one step and the fit read +0.96 %.  Read
+    at a random point of each period (counters.JITTER) the steps average out."""
+    import random
+
+    from harness.measure.counters import JITTER
+
+    rate, step = 10e6, 63098
+    every = step * 8 / rate
+
+    def count(t, phase):
+        return int((t + phase) / every) * step
+
+    beat = [max(abs(_fit_error([(i * 0.05, count(i * 0.05, k * every / 20)) for i in range(61)],
+                               rate)) for k in range(20))]
+    rng = random.Random(7)
+    jittered = []
+    for k in range(20):
+        ts = [0.0] + [min(3.0, 0.05 * (i + rng.uniform(-JITTER, JITTER))) for i in range(1, 61)]
+        jittered.append(abs(_fit_error([(t, count(t, k * every / 20)) for t in ts], rate)))
+    assert beat[0] > 0.008  # the old beat: nearly 1 % off for an unlucky phase
+    assert max(jittered) < 0.006 and sum(jittered) / len(jittered) < 0.003, jittered
+
+
+def test_a_window_reads_its_counters_off_a_fixed_beat(monkeypatch):
+    from harness.measure import counters as mod
+
+    class Clock:
+        t = 0.0
+
+        def monotonic(self):
+            return self.t
+
+        def sleep(self, s):
+            self.t += max(s, 0.0)
+
+    clock = Clock()
+    monkeypatch.setattr(mod, "time", clock)
+
+    def counter():
+        clock.t += 0.0001
+        return int(clock.t * 1.25e6) + 40_000
+
+    w = mod.counter_windows({"bytes": counter}, warmup=1.0, window=3.0)["bytes"]
+    gaps = [b[0] - a[0] for a, b in zip(w.samples, w.samples[1:])]
+    assert 50 <= len(w.samples) <= 62 and abs(w.seconds - 3.0) < 0.01
+    assert max(gaps) - min(gaps) > 0.02  # not every 50 ms
+    assert abs(error(w.rate_bps, 10e6)) < 0.001
