@@ -92,6 +92,49 @@ FAMILY_SETTLED = 1 << 20
 
 
 @contextmanager
+def _tcp_info_sums(namespace: str, what: str, values: dict, port_field: str):
+    """{name: a callable} summing ``values[name](tcp_info)`` over the TCP sockets of
+    ``namespace`` (those whose ``port_field``, idiag_sport or idiag_dport, is the port asked
+    for, or all).  One dump serves every sum: a callable reads its sum from the last dump
+    unless it already did, then it dumps afresh (a window reads them one after the other, so
+    they come from the same instant)."""
+    with _sock_diag(namespace, socket.AF_INET, socket.IPPROTO_TCP, what) as diag:
+        diag.set_marshal(MarshalDiag())
+
+        # once the flows carry data, later readings dump only the address families they are
+        # in (a dump costs tens of ms in an emulated guest, and a window reads every 50 ms);
+        # a family is kept for good only after its sockets counted FAMILY_SETTLED bytes, so a
+        # listener or a control connection seen first cannot hide the data flow
+        found: dict = {}
+        unread: dict = {}  # port -> {name: sum} of the last dump not yet read
+
+        def dump(port: int | None) -> dict:
+            per_family = {}
+            for family in found.get(port) or (AF_INET, AF_INET6):
+                got = dict.fromkeys(values, 0)
+                for msg in DiagSocket.get_sock_stats(diag, family=family,
+                                                     extensions=INET_DIAG_INFO_EXT):
+                    info = msg.get_attr("INET_DIAG_INFO")
+                    if info and (port is None or msg[port_field] == port):
+                        for name, value in values.items():
+                            got[name] += value(info)
+                per_family[family] = got
+            first = next(iter(values))
+            if port not in found and sum(g[first] for g in per_family.values()) >= FAMILY_SETTLED:
+                found[port] = tuple(f for f, g in per_family.items() if g[first])
+            return {name: sum(g[name] for g in per_family.values()) for name in values}
+
+        def reader(name: str):
+            def summed(port: int | None = None) -> int:
+                if name not in unread.get(port, {}):
+                    unread[port] = dump(port)
+                return unread[port].pop(name)
+            return summed
+
+        yield {name: reader(name) for name in values}
+
+
+@contextmanager
 def tcp_receiver(namespace: str):
     """Payload bytes the TCP sockets of ``namespace`` have received in order, summed
     (tcp_info's tcpi_bytes_received, RFC 4898 tcpEStatsAppHCThruOctetsReceived, read through
@@ -103,31 +146,32 @@ def tcp_receiver(namespace: str):
 
     One socket serves every reading (a counting window reads it every 50 ms).  A kernel that
     cannot answer (no inet_diag for TCP) fails here, before any flow starts, with its cause."""
-    what = "the receiver's TCP byte counter (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)"
-    with _sock_diag(namespace, socket.AF_INET, socket.IPPROTO_TCP, what) as diag:
-        diag.set_marshal(MarshalDiag())
+    with _tcp_info_sums(namespace, "the receiver's TCP byte counter (CONFIG_INET_DIAG, "
+                        "CONFIG_INET_TCP_DIAG)", {"received": lambda i: i["tcpi_bytes_received"]},
+                        "idiag_sport") as sums:
+        yield sums["received"]
 
-        # once the flows carry data, later readings dump only the address families they are
-        # in (a dump costs tens of ms in an emulated guest, and a window reads every 50 ms);
-        # a family is kept for good only after its sockets received FAMILY_SETTLED bytes, so a
-        # listener or a control connection seen first cannot hide the data flow
-        found: dict = {}
 
-        def received(port: int | None = None) -> int:
-            per_family = {}
-            for family in found.get(port) or (AF_INET, AF_INET6):
-                got = 0
-                for msg in DiagSocket.get_sock_stats(diag, family=family,
-                                                     extensions=INET_DIAG_INFO_EXT):
-                    info = msg.get_attr("INET_DIAG_INFO")
-                    if info and (port is None or msg["idiag_sport"] == port):
-                        got += info["tcpi_bytes_received"]
-                per_family[family] = got
-            if port not in found and sum(per_family.values()) >= FAMILY_SETTLED:
-                found[port] = tuple(f for f, got in per_family.items() if got)
-            return sum(per_family.values())
+@contextmanager
+def tcp_senders(namespace: str):
+    """What the TCP senders of ``namespace`` know their receivers got, summed, as two counters
+    read from one dump (``delivered(5201)``: the sockets sending to port 5201):
 
-        yield received
+        with tcp_senders(ns.name) as (delivered, duplicates):
+
+    - ``delivered``: payload bytes that arrived, in order or not: the cumulative ACK plus what
+      the receivers hold SACKed (tcpi_bytes_acked + tcpi_sacked x tcpi_snd_mss).  Unlike the
+      receiver's in-order count it does not stall behind a hole and then release at once
+      what arrived after it: it rises as unique bytes arrive.
+    - ``duplicates``: bytes that arrived twice, as the receivers reported them (D-SACK,
+      tcpi_dsack_dups x tcpi_snd_mss): segments TCP sent again that were not lost, e.g.
+      after reordering on the way."""
+    with _tcp_info_sums(
+            namespace, "the senders' delivered bytes (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)",
+            {"delivered": lambda i: i["tcpi_bytes_acked"] + i["tcpi_sacked"] * i["tcpi_snd_mss"],
+             "duplicates": lambda i: i["tcpi_dsack_dups"] * i["tcpi_snd_mss"]},
+            "idiag_dport") as sums:
+        yield sums["delivered"], sums["duplicates"]
 
 
 def tcp_sender_rtt(namespace: str) -> float | None:

@@ -44,6 +44,18 @@ def test_a_figure_may_carry_a_bound_of_its_own():
     assert judge_shaping({"kernel counter": 0.001, "goodput": 0.015}, 10, 0.01).outcome == "fail"
 
 
+def test_a_floor_widens_the_low_side_only():
+    """TBF with a bucket shallower than the sender's gaps (1 Gbit/s, 0.54 ms) loses time: its
+    low side may reach the floor, its high side keeps the tolerance."""
+    assert judge_shaping({"kernel counter": -0.016, "goodput": -0.018}, 9, 0.01,
+                         floor=0.03).outcome == PASS
+    assert judge_shaping({"kernel counter": -0.016, "goodput": -0.018}, 9, 0.01).outcome == FAIL
+    assert judge_shaping({"kernel counter": -0.035, "goodput": -0.01}, 9, 0.01,
+                         floor=0.03).outcome == FAIL
+    assert judge_shaping({"kernel counter": 0.015, "goodput": 0.0}, 9, 0.01,
+                         floor=0.03).outcome == FAIL
+
+
 def _window(samples, method):
     from harness.measure.counters import CounterWindow
 
@@ -84,20 +96,20 @@ def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judg
                     rate, expected, throttled=637, shaper_drops=0)
     assert abs(run.counter_error) < 0.01 and run.goodput_error < -0.1
     assert run.received.stalled and run.received.longest_still_s > 0.6
-    assert run.goodput_not_judged and "loss recovery" in run.goodput_not_judged
+    assert run.goodput_not_judged(0.02) and "loss recovery" in run.goodput_not_judged(0.02)
     assert run.verdict(0.01, 0.02).outcome == PASS
     derived = run.derived(0.01, 0.02)
     assert derived["goodput_judged"] is False
-    assert derived["metrics"]["goodput_bps"]["not_judged"] == run.goodput_not_judged
+    assert derived["metrics"]["goodput_bps"]["not_judged"] == run.goodput_not_judged(0.02)
     # a few tail drops at the shaper's queue limit are TCP probing it, not the shaper's rate
     # (the next CI, same port pair: 5 drops of ~7600 packets, stalled, goodput -22.8 %)
     tail = ShapedRun(Traffic(), run.window, run.received, rate, expected, throttled=792,
                      shaper_drops=5)
-    assert "5 of ~76" in tail.goodput_not_judged and tail.verdict(0.01, 0.02).outcome == PASS
+    assert "5 of ~76" in tail.goodput_not_judged(0.02) and tail.verdict(0.01, 0.02).outcome == PASS
     # a shaper that drops 1 % of what it carries or more has its stalled goodput judged: fails
     dropped = ShapedRun(Traffic(), run.window, run.received, rate, expected, throttled=637,
                         shaper_drops=200)
-    assert not dropped.goodput_not_judged and dropped.verdict(0.01, 0.02).outcome == FAIL
+    assert not dropped.goodput_not_judged(0.02) and dropped.verdict(0.01, 0.02).outcome == FAIL
     # a stall at the window's end alone: fit and edges agree (both low), the stillness tells
     end = [(t, min(v, 9983504)) for t, v in CI_SHAPER]
     assert _window(end, "in-order").stalled
@@ -105,8 +117,89 @@ def test_a_goodput_read_through_this_machines_loss_recovery_is_recorded_not_judg
     slow = [(t, int(8.2e6 + t * expected * 0.97 / 8)) for t, _ in CI_SHAPER]
     judged_run = ShapedRun(Traffic(), run.window, _window(slow, "in-order"), rate, expected,
                            throttled=637)
-    assert not judged_run.received.stalled and not judged_run.goodput_not_judged
+    assert not judged_run.received.stalled and not judged_run.goodput_not_judged(0.02)
     assert judged_run.verdict(0.01, 0.02).outcome == FAIL
+
+
+#: host 6.18, TBF 10 Mbit/s, 8 TCP flows, 6313 drops at the shaper (run 20261203-055805-f439,
+#: every 4th reading): its byte counter, the receiver's in-order bytes, and the senders'
+#: ACK + SACK view of what the receiver got (harness.net.diag.tcp_delivered)
+FLOWS8_SHAPER = [(0.001, 8084195), (0.201, 8334005), (0.401, 8574731), (0.601, 8833625),
+                 (0.801, 9083435), (1.001, 9333245), (1.201, 9584569), (1.401, 9817725),
+                 (1.601, 10070099), (1.801, 10332021), (2.001, 10572747), (2.201, 10816501),
+                 (2.401, 11070853), (2.601, 11328233), (2.801, 11581071), (3.001, 11833909)]
+FLOWS8_IN_ORDER = [(0.005, 7505861), (0.204, 7734645), (0.405, 8037277), (0.604, 8335565),
+                   (0.803, 8460093), (1.004, 8568693), (1.204, 8670053), (1.403, 8782997),
+                   (1.603, 8949517), (1.803, 9159477), (2.003, 9547541), (2.204, 9982925),
+                   (2.404, 10466557), (2.603, 10744573), (2.803, 11071821), (3.003, 11313637)]
+FLOWS8_DELIVERED = [(0.011, 7738998), (0.208, 7976470), (0.408, 8198014), (0.608, 8454310),
+                    (0.805, 8690334), (1.008, 8932150), (1.206, 9163830), (1.405, 9386822),
+                    (1.606, 9628638), (1.805, 9882038), (2.005, 10109374), (2.208, 10366654),
+                    (2.408, 10604126), (2.606, 10831462), (2.806, 11073278), (3.005, 11315094)]
+
+
+def test_behind_a_dropping_shaper_goodput_is_what_arrived_not_what_was_released():
+    """8 flows through TBF at 10 Mbit/s: the shaper dropped 6313 packets, and at the window's
+    start the receiver held 233 KB out of order, which its in-order count released inside
+    the window: +6.8 % over 3 s while the shaper's counter read -0.17 %.  What arrived, in
+    order or not, reads -0.12 %: that is the goodput judged.  A shaper that drops nothing
+    keeps the in-order count; one that passes 3 % too much fails on either."""
+    from harness.measure.shaping import ShapedRun
+
+    class Traffic:
+        goodput_bps = 9.59e6
+
+    rate, expected = 10_000_000, 10e6 * 1448 / 1514
+    shaper, in_order = _window(FLOWS8_SHAPER, "slope"), _window(FLOWS8_IN_ORDER, "in-order")
+    delivered = _window(FLOWS8_DELIVERED, "slope")
+    old = ShapedRun(Traffic(), shaper, in_order, rate, expected, throttled=1992,
+                    shaper_drops=6313)
+    assert old.goodput_error > 0.06 and old.verdict(0.01).outcome == FAIL
+    run = ShapedRun(Traffic(), shaper, in_order, rate, expected, throttled=1992,
+                    shaper_drops=6313, delivered=delivered)
+    assert run.goodput_window is delivered and abs(run.goodput_error) < 0.002
+    assert run.verdict(0.01).outcome == PASS
+    derived = run.derived(0.01)
+    assert derived["goodput_counter"] == "delivered" and derived["goodput_judged"]
+    assert derived["in_order_goodput_bps"] == in_order.rate_bps
+    # no drops at the shaper: no hole to release, the receiver's own count is the goodput
+    clean = ShapedRun(Traffic(), shaper, in_order, rate, expected, throttled=1992,
+                      delivered=delivered)
+    assert clean.goodput_window is in_order
+    # what arrived 3 % above the rate fails, whatever the in-order count says
+    fast = _window([(t, int(v + t * expected * 0.03 / 8)) for t, v in FLOWS8_DELIVERED], "slope")
+    assert ShapedRun(Traffic(), shaper, in_order, rate, expected, throttled=1992,
+                     shaper_drops=6313, delivered=fast).verdict(0.01).outcome == FAIL
+
+
+def test_a_goodput_short_only_by_what_arrived_twice_is_recorded_not_judged():
+    """TBF with a peak rate at 1 Gbit/s (host 6.18): the counter held +0.007 %, the goodput
+    read -0.72 %, and 0.51 % of it came twice (D-SACK: TCP sent again what reordering on the
+    veth made it think lost).  The shaper carried those at its rate: a goodput short only by
+    them is not the shaper's; one short by more is judged."""
+    from harness.measure.shaping import ShapedRun
+
+    class Traffic:
+        goodput_bps = 9.5e8
+
+    rate, expected = 10**9, 1e9 * 1448 / 1514
+    ts = [i * 0.05 for i in range(61)]
+
+    def line(share):
+        return _window([(t, int(1e8 + t * expected * share / 8)) for t in ts], "slope")
+
+    shaper = _window([(t, int(1e8 + t * rate / 8)) for t in ts], "slope")
+
+    def run(goodput, twice):
+        return ShapedRun(Traffic(), shaper, _window(line(1 + goodput).samples, "in-order"),
+                         rate, expected, throttled=500, duplicates=line(twice))
+
+    short = run(-0.015, 0.008)
+    assert "arrived twice" in short.goodput_not_judged(0.01)
+    assert short.verdict(0.01).outcome == PASS and not short.derived(0.01)["goodput_judged"]
+    assert run(-0.015, 0.0).verdict(0.01).outcome == FAIL  # nothing came twice: judged
+    assert run(-0.025, 0.008).verdict(0.01).outcome == FAIL  # short by more than came twice
+    assert run(-0.005, 0.008).goodput_not_judged(0.01) is None  # within the bound: judged
 
 
 def test_a_flooded_limiter_is_sender_limited_only_when_its_queue_was_found_empty():
