@@ -265,7 +265,7 @@ class ShapedRun:
         loss recovery in an emulated guest moves it more than the shaper's own counter);
         ``floor``: how far below the rate the figures may read (:func:`judge_shaping`)."""
         errors = {"kernel counter": self.counter_error}
-        if not self.goodput_not_judged(max(goodput_tolerance or tolerance, floor or 0.0)):
+        if not self.goodput_not_judged(_low_bound(tolerance, goodput_tolerance, floor)):
             errors["goodput"] = self.goodput_error
         return judge_shaping(errors, self.throttled, tolerance,
                              {"goodput": goodput_tolerance} if goodput_tolerance else None, floor)
@@ -288,7 +288,7 @@ class ShapedRun:
     def derived(self, tolerance: float, goodput_tolerance: float | None = None,
                 floor: float | None = None) -> dict:
         v = self.verdict(tolerance, goodput_tolerance, floor)
-        not_judged = self.goodput_not_judged(max(goodput_tolerance or tolerance, floor or 0.0))
+        not_judged = self.goodput_not_judged(_low_bound(tolerance, goodput_tolerance, floor))
         return {"configured_bps": self.rate_bps, "expected_goodput_bps": self.expected_goodput_bps,
                 "goodput_bps": self.goodput_bps, "goodput_error": self.goodput_error,
                 "in_order_goodput_bps": self.received.rate_bps,
@@ -305,6 +305,11 @@ class ShapedRun:
                 "sender_rtt_ms": None if self.rtt_s is None else self.rtt_s * 1000,
                 # a shaped goodput above its rate is a shaper gone fast, not an improvement
                 "metrics": goodput_metrics(not_judged)}
+
+
+def _low_bound(tolerance: float, goodput_tolerance: float | None, floor: float | None) -> float:
+    """How far below the expected goodput a shaped run's goodput may read."""
+    return max(goodput_tolerance or tolerance, floor or 0.0)
 
 
 def goodput_metrics(not_judged: str | None) -> dict:
